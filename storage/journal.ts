@@ -1,0 +1,54 @@
+// The journal port: an append-only, totally ordered log of records, durable before acknowledged.
+// The file journal (storage/file-journal.ts) and, later, a PostgreSQL journal implement it; the engine
+// knows only this interface.
+
+/** What the engine appends: one atomic record of one stream's events (one decision). */
+export interface JournalEntry {
+  /** Stream id, such as `stock/SKU-1/STORE-1`, `reservation/r-123`, `location/STORE-1`. */
+  readonly stream: string;
+  /** The stream's version after this record's events: previous version + events.length. */
+  readonly version: number;
+  /** Domain events, JSON-serialisable objects with a `type` field. */
+  readonly events: readonly { readonly type: string }[];
+  /** Data that travels with the effect, such as the idempotency key and the answer it guards. */
+  readonly meta?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** A durable record as read back: the entry plus its global position and append time. */
+export interface JournalRecord extends JournalEntry {
+  /** Global sequence number: gap-free from 1, in append order. */
+  readonly seq: number;
+  /** ISO-8601 time the journal accepted the record. */
+  readonly at: string;
+}
+
+export type JournalHealth = 'closed' | 'open' | 'failed';
+
+export interface JournalStats {
+  readonly appends: number;
+  readonly flushes: number;
+  readonly lastFlushMs: number;
+  readonly lastBatchSize: number;
+}
+
+export interface Journal {
+  /** Opens the journal, cutting a torn tail (logged); throws JournalCorruptError for damage before the tail. */
+  open(): Promise<void>;
+  /**
+   * Appends one record. Resolves only once the record is durable (written and fsynced with its batch);
+   * rejects with InventoryError STORAGE_UNAVAILABLE if its batch failed, in which case the record is not
+   * durable and never will be: the journal is `failed` until `recover()` cuts the undurable bytes.
+   */
+  append(entry: JournalEntry): Promise<JournalRecord>;
+  /** Reads durable records with seq >= fromSeq (default 1) in order. */
+  read(fromSeq?: number): AsyncIterable<JournalRecord>;
+  /** Sequence number of the last durable record (0 when empty). */
+  readonly lastSeq: number;
+  readonly health: JournalHealth;
+  /** After a failure: truncates to the last durable record and reopens for appends. */
+  recover(): Promise<void>;
+  /** Retention: removes (or archives) whole segments whose records all have seq <= upToSeq. */
+  compact(upToSeq: number): Promise<{ removedSegments: number }>;
+  readonly stats: JournalStats;
+  close(): Promise<void>;
+}
