@@ -15,6 +15,10 @@ export const errorCatalogue = {
   RESERVATION_EXISTS: { status: 409, title: 'A reservation with this id already exists' },
   LOCATION_NOT_FOUND: { status: 404, title: 'No such location' },
   STOCK_LEVEL_NOT_FOUND: { status: 404, title: 'No such stock level' },
+  CURSOR_EXPIRED: {
+    status: 410,
+    title: 'The cursor points before the retained journal; resync from a snapshot',
+  },
   STORE_SEQUENCE_GAP: { status: 409, title: 'Store events must arrive in sequence' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'The Idempotency-Key was used with a different request' },
   IDEMPOTENCY_IN_FLIGHT: { status: 409, title: 'A request with this Idempotency-Key is still in progress' },

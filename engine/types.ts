@@ -116,6 +116,8 @@ export interface FeedItem {
   /** For stock events: the level after this event. */
   readonly level?: StockLevelView | undefined;
   readonly reservationId?: string | undefined;
+  /** Threshold crossings caused by this event: `low_stock`, `out_of_stock`, `back_in_stock`. */
+  readonly signals?: readonly string[] | undefined;
 }
 
 export interface StockCommandResult {

@@ -1,0 +1,251 @@
+// A reservation (a held cart) and its lifecycle. The lifecycle is an xstate statechart, defined once
+// and evaluated with xstate's pure transition function: no live actor per reservation, no timers
+// inside. `decideReservation` asks the machine whether a transition is allowed and returns the events.
+import { setup, transition } from 'xstate';
+import { InventoryError } from '../errors.js';
+import type { ReservationStatus } from '../types.js';
+
+export interface ReservationLine {
+  readonly sku: string;
+  readonly locationId: string;
+  readonly quantity: number;
+  /** What the cart asked for, when a partial fill held less. */
+  readonly requested?: number | undefined;
+}
+
+export type ReservationEvent =
+  | {
+      readonly type: 'ReservationPlaced';
+      readonly lines: readonly ReservationLine[];
+      readonly expiresAt: string;
+      readonly channel?: string | undefined;
+      readonly reference?: string | undefined;
+      readonly at: string;
+    }
+  | { readonly type: 'ReservationPaymentPending'; readonly expiresAt: string; readonly at: string }
+  | { readonly type: 'ReservationExtended'; readonly expiresAt: string; readonly at: string }
+  | { readonly type: 'ReservationConfirmed'; readonly at: string }
+  | { readonly type: 'ReservationCancelled'; readonly at: string }
+  | { readonly type: 'ReservationExpired'; readonly at: string }
+  | {
+      /** A till sale or a count took units this reservation held at one of its locations. */
+      readonly type: 'ReservationFlaggedAtRisk';
+      readonly sku: string;
+      readonly locationId: string;
+      readonly at: string;
+    }
+  | {
+      /** An at-risk line moved to another location that could hold it. */
+      readonly type: 'ReservationLineResourced';
+      readonly sku: string;
+      readonly fromLocationId: string;
+      readonly toLocationId: string;
+      readonly at: string;
+    };
+
+export interface ReservationState {
+  readonly id: string;
+  readonly status: ReservationStatus | 'none';
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly lines: readonly ReservationLine[];
+  readonly channel?: string | undefined;
+  readonly reference?: string | undefined;
+  readonly version: number;
+  readonly updatedAt: string | null;
+}
+
+export const initialReservationState = (id: string): ReservationState => ({
+  id,
+  status: 'none',
+  createdAt: '',
+  expiresAt: '',
+  lines: [],
+  version: 0,
+  updatedAt: null,
+});
+
+/** The lifecycle. Final states accept nothing; `at_risk` needs re-sourcing before it can be confirmed. */
+export const reservationLifecycle = setup({
+  types: {
+    events: {} as
+      | { type: 'PAYMENT_PENDING' }
+      | { type: 'EXTEND' }
+      | { type: 'CONFIRM' }
+      | { type: 'CANCEL' }
+      | { type: 'EXPIRE' }
+      | { type: 'AT_RISK' }
+      | { type: 'RESOURCED' },
+  },
+}).createMachine({
+  id: 'reservation',
+  initial: 'held',
+  states: {
+    held: {
+      on: {
+        PAYMENT_PENDING: 'payment_pending',
+        EXTEND: 'held',
+        CONFIRM: 'confirmed',
+        CANCEL: 'cancelled',
+        EXPIRE: 'expired',
+        AT_RISK: 'at_risk',
+      },
+    },
+    payment_pending: {
+      on: {
+        EXTEND: 'payment_pending',
+        CONFIRM: 'confirmed',
+        CANCEL: 'cancelled',
+        EXPIRE: 'expired',
+        AT_RISK: 'at_risk',
+      },
+    },
+    at_risk: {
+      on: { RESOURCED: 'held', AT_RISK: 'at_risk', CANCEL: 'cancelled', EXPIRE: 'expired' },
+    },
+    confirmed: { type: 'final' },
+    cancelled: { type: 'final' },
+    expired: { type: 'final' },
+  },
+});
+
+type LifecycleEvent = Parameters<typeof reservationLifecycle.transition>[1];
+
+/** The status the lifecycle reaches from `status` on `event`, or null when the machine refuses it. */
+export function nextStatus(
+  status: ReservationStatus,
+  event: LifecycleEvent['type'],
+): ReservationStatus | null {
+  const snapshot = reservationLifecycle.resolveState({ value: status, context: {} });
+  if (!snapshot.can({ type: event })) return null;
+  const [next] = transition(reservationLifecycle, snapshot, { type: event });
+  return next.value as ReservationStatus;
+}
+
+export const isActive = (status: ReservationStatus | 'none'): boolean =>
+  status === 'held' || status === 'payment_pending' || status === 'at_risk';
+
+export function evolveReservation(state: ReservationState, event: ReservationEvent): ReservationState {
+  const version = state.version + 1;
+  const updatedAt = event.at;
+  switch (event.type) {
+    case 'ReservationPlaced':
+      return {
+        ...state,
+        status: 'held',
+        createdAt: event.at,
+        expiresAt: event.expiresAt,
+        lines: event.lines,
+        channel: event.channel,
+        reference: event.reference,
+        version,
+        updatedAt,
+      };
+    case 'ReservationPaymentPending':
+      return { ...state, status: 'payment_pending', expiresAt: event.expiresAt, version, updatedAt };
+    case 'ReservationExtended':
+      return { ...state, expiresAt: event.expiresAt, version, updatedAt };
+    case 'ReservationConfirmed':
+      return { ...state, status: 'confirmed', version, updatedAt };
+    case 'ReservationCancelled':
+      return { ...state, status: 'cancelled', version, updatedAt };
+    case 'ReservationExpired':
+      return { ...state, status: 'expired', version, updatedAt };
+    case 'ReservationFlaggedAtRisk':
+      return { ...state, status: 'at_risk', version, updatedAt };
+    case 'ReservationLineResourced':
+      return {
+        ...state,
+        status: 'held',
+        lines: state.lines.map((line) =>
+          line.sku === event.sku && line.locationId === event.fromLocationId
+            ? { ...line, locationId: event.toLocationId }
+            : line,
+        ),
+        version,
+        updatedAt,
+      };
+    default: {
+      const _exhaustive: never = event;
+      return _exhaustive;
+    }
+  }
+}
+
+export type ReservationCommand =
+  | { readonly type: 'markPaymentPending'; readonly expiresAt: string; readonly at: string }
+  | { readonly type: 'extend'; readonly expiresAt: string; readonly at: string }
+  | { readonly type: 'confirm'; readonly at: string }
+  | { readonly type: 'cancel'; readonly at: string }
+  | { readonly type: 'expire'; readonly at: string }
+  | { readonly type: 'flagAtRisk'; readonly sku: string; readonly locationId: string; readonly at: string };
+
+const lifecycleEventOf = {
+  markPaymentPending: 'PAYMENT_PENDING',
+  extend: 'EXTEND',
+  confirm: 'CONFIRM',
+  cancel: 'CANCEL',
+  expire: 'EXPIRE',
+  flagAtRisk: 'AT_RISK',
+} as const satisfies Record<ReservationCommand['type'], LifecycleEvent['type']>;
+
+/**
+ * Decides a lifecycle command. Time-sensitive rules compare ISO instants from the command (`at`),
+ * never a clock: an expired hold cannot be confirmed or extended even if the expiry worker has not
+ * run yet, and `expire` before the deadline is refused, so a clock jump cannot expire a hold early.
+ */
+export function decideReservation(command: ReservationCommand, state: ReservationState): ReservationEvent[] {
+  if (state.status === 'none') {
+    throw new InventoryError('RESERVATION_NOT_FOUND', `reservation ${state.id} does not exist`, {
+      reservationId: state.id,
+    });
+  }
+  const pastDeadline = Date.parse(command.at) >= Date.parse(state.expiresAt);
+  if (command.type === 'expire') {
+    if (!isActive(state.status) || !pastDeadline) return [];
+  } else if (
+    pastDeadline &&
+    isActive(state.status) &&
+    command.type !== 'cancel' &&
+    command.type !== 'flagAtRisk'
+  ) {
+    throw new InventoryError('RESERVATION_EXPIRED', `reservation ${state.id} expired at ${state.expiresAt}`, {
+      reservationId: state.id,
+      expiresAt: state.expiresAt,
+    });
+  }
+  if (command.type === 'flagAtRisk' && state.status === 'at_risk') return [];
+  const next = nextStatus(state.status, lifecycleEventOf[command.type]);
+  if (next === null) {
+    const code = state.status === 'expired' ? 'RESERVATION_EXPIRED' : 'RESERVATION_STATE_CONFLICT';
+    throw new InventoryError(code, `reservation ${state.id} is ${state.status}: cannot ${command.type}`, {
+      reservationId: state.id,
+      status: state.status,
+    });
+  }
+  switch (command.type) {
+    case 'markPaymentPending':
+      return [{ type: 'ReservationPaymentPending', expiresAt: command.expiresAt, at: command.at }];
+    case 'extend':
+      return [{ type: 'ReservationExtended', expiresAt: command.expiresAt, at: command.at }];
+    case 'confirm':
+      return [{ type: 'ReservationConfirmed', at: command.at }];
+    case 'cancel':
+      return [{ type: 'ReservationCancelled', at: command.at }];
+    case 'expire':
+      return [{ type: 'ReservationExpired', at: command.at }];
+    case 'flagAtRisk':
+      return [
+        {
+          type: 'ReservationFlaggedAtRisk',
+          sku: command.sku,
+          locationId: command.locationId,
+          at: command.at,
+        },
+      ];
+    default: {
+      const _exhaustive: never = command;
+      return _exhaustive;
+    }
+  }
+}

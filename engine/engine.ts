@@ -1,0 +1,1354 @@
+// The engine: actors for stock levels, reservations and locations on top of a durable journal.
+//
+// Write path: a command goes to its stream's actor, which decides synchronously and hands the
+// events to `commit`; `commit` appends through the storage breaker and, once the record is durable,
+// applies it to the projection (the durable state every read serves) and publishes it to the feed.
+// Multi-stream work (a cart across locations, a confirmation that commits each line) is a saga of
+// single-stream steps that recovery completes or compensates after a crash.
+import CircuitBreaker from 'opossum';
+import { randomUUID } from 'node:crypto';
+import type { Journal, JournalEntry, JournalRecord } from '../storage/journal.js';
+import type { SnapshotStore } from '../storage/snapshot.js';
+import type { Clock } from './clock.js';
+import { isoOf, systemClock } from './clock.js';
+import type { LocationEvent, LocationState } from './domain/location.js';
+import { decideLocation, evolveLocation } from './domain/location.js';
+import type { ReservationCommand, ReservationLine, ReservationState } from './domain/reservation.js';
+import {
+  decideReservation,
+  evolveReservation,
+  initialReservationState,
+  isActive,
+} from './domain/reservation.js';
+import type { ReservationEvent } from './domain/reservation.js';
+import { adjustmentReasons } from './domain/stock.js';
+import type { AdjustmentReason, ReleaseReason, StockEvent, StockState } from './domain/stock.js';
+import { availableOf, evolve, initialStockState } from './domain/stock.js';
+import type { StockCommand } from './domain/stock-commands.js';
+import { decide, MAX_QUANTITY } from './domain/stock-commands.js';
+import { InventoryError, isInventoryError } from './errors.js';
+import type { LevelQuantities } from './feed.js';
+import { feedItemsOf, levelView, parseFeedId } from './feed.js';
+import type { Logger } from './logger.js';
+import { silentLogger } from './logger.js';
+import type { IdempotencyMeta } from './projection.js';
+import { DEFAULT_PARTITIONS, Projection } from './projection.js';
+import type { Decision } from './runtime/actor.js';
+import { ActorRegistry } from './runtime/actor.js';
+import { DeadlineHeap } from './runtime/deadline-heap.js';
+import { isValidId, locationStream, parseStream, reservationStream, stockStream } from './streams.js';
+import type {
+  FeedItem,
+  Idempotency,
+  LineShortfall,
+  LocationType,
+  LocationView,
+  ReservationView,
+  ReserveRequest,
+  StockLevelView,
+  StoreEventInput,
+  StoreEventsResult,
+} from './types.js';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A stock command as callers send it: the engine stamps the time. */
+export type StockCommandBody = DistributiveOmit<StockCommand, 'at'>;
+
+export interface EngineOptions {
+  readonly journal: Journal;
+  readonly snapshots?: SnapshotStore | undefined;
+  readonly clock?: Clock | undefined;
+  readonly logger?: Logger | undefined;
+  readonly newId?: (() => string) | undefined;
+  /** Commands in flight per actor before MAILBOX_FULL. */
+  readonly mailboxCapacity?: number | undefined;
+  /** Commands in flight across the engine before ENGINE_OVERLOADED. */
+  readonly maxInFlight?: number | undefined;
+  /** An actor idle this long is passivated (its state stays in the projection). */
+  readonly actorIdleMs?: number | undefined;
+  /** Take a snapshot after this many records; 0 disables periodic snapshots. */
+  readonly snapshotEveryRecords?: number | undefined;
+  /** After a snapshot, delete journal segments covered by the previous one. */
+  readonly compactJournal?: boolean | undefined;
+  readonly idempotencyRetentionMs?: number | undefined;
+  readonly defaultTtlSeconds?: number | undefined;
+  readonly maxTtlSeconds?: number | undefined;
+  readonly paymentPendingTtlSeconds?: number | undefined;
+  readonly lowStockThreshold?: number | undefined;
+  readonly partitions?: number | undefined;
+  /** Run the expiry and maintenance timers (tests driving a ManualClock turn them off). */
+  readonly timers?: boolean | undefined;
+  /** How long the storage breaker stays open before a trial append. */
+  readonly breakerResetMs?: number | undefined;
+}
+
+export interface StockCommandResult {
+  readonly level: StockLevelView;
+  readonly events: readonly StockEvent[];
+  readonly replayed: boolean;
+}
+
+export interface EngineMetrics {
+  readonly activeActors: number;
+  readonly mailboxDepth: number;
+  readonly inFlight: number;
+  readonly lastSeq: number;
+  readonly journal: { readonly health: string } & Journal['stats'];
+  readonly breaker: 'closed' | 'open' | 'halfOpen';
+  readonly activeReservations: number;
+  readonly pendingFollowUps: number;
+  readonly recovery: RecoveryReport | null;
+}
+
+export interface RecoveryReport {
+  readonly snapshotSeq: number;
+  readonly replayedRecords: number;
+  readonly lastSeq: number;
+  readonly durationMs: number;
+  readonly compensated: number;
+  readonly completed: number;
+  readonly expired: number;
+}
+
+const defaults = {
+  mailboxCapacity: 10_000,
+  maxInFlight: 200_000,
+  actorIdleMs: 60_000,
+  snapshotEveryRecords: 100_000,
+  idempotencyRetentionMs: 24 * 3600_000,
+  defaultTtlSeconds: 900,
+  maxTtlSeconds: 24 * 3600,
+  paymentPendingTtlSeconds: 3600,
+  lowStockThreshold: 5,
+  breakerResetMs: 1_000,
+};
+
+const MAX_RESERVATION_LINES = 100;
+const FAILURE_MEMO_LIMIT = 50_000;
+const retryableCodes = new Set([
+  'STORAGE_UNAVAILABLE',
+  'MAILBOX_FULL',
+  'ENGINE_OVERLOADED',
+  'ENGINE_NOT_READY',
+  'ENGINE_STOPPED',
+]);
+
+const quantitiesOf = (state: StockState): LevelQuantities => ({
+  onHand: state.onHand,
+  reserved: state.reserved,
+  safetyStock: state.safetyStock,
+});
+
+export const reservationView = (state: ReservationState): ReservationView => ({
+  id: state.id,
+  status: state.status === 'none' ? 'held' : state.status,
+  createdAt: state.createdAt,
+  expiresAt: state.expiresAt,
+  lines: state.lines.map((line) => ({ ...line })),
+  ...(state.channel === undefined ? {} : { channel: state.channel }),
+  ...(state.reference === undefined ? {} : { reference: state.reference }),
+  version: state.version,
+});
+
+const locationView = (state: LocationState): LocationView => ({ ...state });
+
+function checkId(field: string, value: string): void {
+  if (typeof value !== 'string' || !isValidId(value)) {
+    throw new InventoryError('VALIDATION_FAILED', `${field} must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`, {
+      field,
+    });
+  }
+}
+
+export class Engine {
+  readonly clock: Clock;
+  private readonly journal: Journal;
+  private readonly snapshots: SnapshotStore | undefined;
+  private readonly logger: Logger;
+  private readonly newId: () => string;
+  private readonly settings: typeof defaults & {
+    snapshotEveryRecords: number;
+    compactJournal: boolean;
+    partitions: number;
+    timers: boolean;
+  };
+  private projection: Projection;
+  private readonly breaker: CircuitBreaker<[JournalEntry], JournalRecord>;
+  private readonly stockActors: ActorRegistry<StockState>;
+  private readonly reservationActors: ActorRegistry<ReservationState>;
+  private readonly locationActors: ActorRegistry<LocationState | undefined>;
+  private readonly listeners = new Set<(item: FeedItem) => void>();
+  private readonly idempotencyInFlight = new Map<string, string>();
+  private readonly idempotencyFailures = new Map<string, { fingerprint: string; error: InventoryError }>();
+  private readonly deadlines = new DeadlineHeap();
+  private readonly storeChains = new Map<string, Promise<void>>();
+  /** Saga steps that failed (storage down) and must be retried: each is idempotent. */
+  private followUps: { describe: string; run: () => Promise<unknown> }[] = [];
+  private recovering: Promise<void> | undefined;
+  private snapshotting: Promise<void> | undefined;
+  private lastSnapshotSeq = 0;
+  private recordsSinceSnapshot = 0;
+  private inFlight = 0;
+  private isReady = false;
+  private stopped = false;
+  private timers: NodeJS.Timeout[] = [];
+  private lastIdempotencySweep = 0;
+  private recoveryReport: RecoveryReport | null = null;
+
+  private constructor(options: EngineOptions) {
+    this.journal = options.journal;
+    this.snapshots = options.snapshots;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.newId = options.newId ?? (() => randomUUID());
+    this.settings = {
+      mailboxCapacity: options.mailboxCapacity ?? defaults.mailboxCapacity,
+      maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
+      actorIdleMs: options.actorIdleMs ?? defaults.actorIdleMs,
+      snapshotEveryRecords: options.snapshotEveryRecords ?? defaults.snapshotEveryRecords,
+      idempotencyRetentionMs: options.idempotencyRetentionMs ?? defaults.idempotencyRetentionMs,
+      defaultTtlSeconds: options.defaultTtlSeconds ?? defaults.defaultTtlSeconds,
+      maxTtlSeconds: options.maxTtlSeconds ?? defaults.maxTtlSeconds,
+      paymentPendingTtlSeconds: options.paymentPendingTtlSeconds ?? defaults.paymentPendingTtlSeconds,
+      lowStockThreshold: options.lowStockThreshold ?? defaults.lowStockThreshold,
+      breakerResetMs: options.breakerResetMs ?? defaults.breakerResetMs,
+      compactJournal: options.compactJournal ?? false,
+      partitions: options.partitions ?? DEFAULT_PARTITIONS,
+      timers: options.timers ?? true,
+    };
+    this.projection = new Projection(this.settings.partitions);
+    this.breaker = new CircuitBreaker((entry: JournalEntry) => this.appendDurably(entry), {
+      timeout: false, // an fsync that outlives a timeout may still land: failing its caller would lie
+      resetTimeout: this.settings.breakerResetMs,
+      errorThresholdPercentage: 50,
+      volumeThreshold: 5,
+      name: 'journal',
+    });
+    this.breaker.on('open', () => this.logger.warn('storage breaker open: writes fail fast'));
+    this.breaker.on('close', () => this.logger.info('storage breaker closed: writes resumed'));
+    const host = <S>(
+      durable: (stream: string) => S,
+      evolveAll: (state: S, events: readonly { readonly type: string }[], stream: string) => S,
+      versionOf: (state: S) => number,
+    ) => ({
+      commit: (entry: JournalEntry) => this.commit(entry),
+      durable,
+      evolveAll,
+      versionOf,
+      mailboxCapacity: this.settings.mailboxCapacity,
+      now: () => this.clock.now(),
+    });
+    this.stockActors = new ActorRegistry<StockState>(
+      host(
+        (stream) => this.projection.stockByStream(stream) ?? initialStockState,
+        (state, events) => (events as readonly StockEvent[]).reduce(evolve, state),
+        (state) => state.version,
+      ),
+    );
+    this.reservationActors = new ActorRegistry<ReservationState>(
+      host(
+        (stream) =>
+          this.projection.reservation(stream.slice('reservation/'.length)) ??
+          initialReservationState(stream.slice('reservation/'.length)),
+        (state, events) => (events as readonly ReservationEvent[]).reduce(evolveReservation, state),
+        (state) => state.version,
+      ),
+    );
+    this.locationActors = new ActorRegistry<LocationState | undefined>(
+      host(
+        (stream) => this.projection.location(stream.slice('location/'.length)),
+        (state, events, stream) =>
+          (events as readonly LocationEvent[]).reduce<LocationState | undefined>(
+            (current, event) => evolveLocation(current, stream.slice('location/'.length), event),
+            state,
+          ),
+        (state) => state?.version ?? 0,
+      ),
+    );
+  }
+
+  /** Opens the journal, loads the newest snapshot, replays the tail, finishes interrupted sagas. */
+  static async start(options: EngineOptions): Promise<Engine> {
+    const engine = new Engine(options);
+    await engine.recover();
+    if (engine.settings.timers) engine.startTimers();
+    return engine;
+  }
+
+  get ready(): boolean {
+    return this.isReady && !this.stopped;
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  private async recover(): Promise<void> {
+    const started = performance.now();
+    await this.journal.open();
+    const snapshot = this.snapshots ? await this.snapshots.latest() : null;
+    if (snapshot) {
+      this.projection = new Projection(snapshot.partitionCount);
+      for await (const [id, value] of snapshot.entries()) this.projection.load(id, value);
+      this.projection.lastSeq = snapshot.seq;
+      this.lastSnapshotSeq = snapshot.seq;
+    }
+    if (this.journal.lastSeq < this.projection.lastSeq) {
+      throw new Error(
+        `the journal ends at seq ${this.journal.lastSeq} but the snapshot covers seq ${this.projection.lastSeq}: ` +
+          'journal records are missing; restore the journal or remove the snapshot',
+      );
+    }
+    let replayed = 0;
+    for await (const record of this.journal.read(this.projection.lastSeq + 1)) {
+      if (record.seq !== this.projection.lastSeq + 1) {
+        throw new Error(
+          `journal gap: expected seq ${this.projection.lastSeq + 1}, found ${record.seq} (segments removed without a covering snapshot?)`,
+        );
+      }
+      this.projection.apply(record);
+      replayed++;
+    }
+    this.recordsSinceSnapshot = replayed;
+    for (const [, reservation] of this.projection.entries<ReservationState>('reservation/')) {
+      if (isActive(reservation.status))
+        this.deadlines.push(Date.parse(reservation.expiresAt), reservation.id);
+    }
+    this.isReady = true;
+    const { compensated, completed } = await this.finishInterruptedSagas();
+    const expired = await this.expireDue();
+    this.recoveryReport = {
+      snapshotSeq: snapshot?.seq ?? 0,
+      replayedRecords: replayed,
+      lastSeq: this.projection.lastSeq,
+      durationMs: Math.round(performance.now() - started),
+      compensated,
+      completed,
+      expired,
+    };
+    this.logger.info('engine recovered', { ...this.recoveryReport });
+  }
+
+  /**
+   * A crash can interrupt a saga between its steps. Holds whose reservation was never placed are
+   * released (compensated); holds of confirmed, cancelled or expired reservations are committed or
+   * released (completed); holds taken by a till sale are flagged on their reservation.
+   */
+  private async finishInterruptedSagas(): Promise<{ compensated: number; completed: number }> {
+    const steps: { kind: 'compensate' | 'complete'; run: () => Promise<unknown> }[] = [];
+    for (const [stream, state] of this.projection.entries<StockState>('stock/')) {
+      const ref = parseStream(stream);
+      if (ref?.kind !== 'stock') continue;
+      for (const [reservationId, hold] of Object.entries(state.holds)) {
+        const reservation = this.projection.reservation(reservationId);
+        const release = (reason: ReleaseReason) => () =>
+          this.runStock(ref.sku, ref.locationId, { type: 'release', reservationId, reason }, undefined, true);
+        if (!reservation) {
+          steps.push({ kind: 'compensate', run: release('compensated') });
+        } else if (reservation.status === 'confirmed') {
+          steps.push({
+            kind: 'complete',
+            run: () =>
+              this.runStock(ref.sku, ref.locationId, { type: 'commit', reservationId }, undefined, true),
+          });
+        } else if (reservation.status === 'cancelled' || reservation.status === 'expired') {
+          steps.push({ kind: 'complete', run: release(reservation.status) });
+        } else if (
+          !reservation.lines.some((line) => line.sku === ref.sku && line.locationId === ref.locationId)
+        ) {
+          steps.push({ kind: 'complete', run: release('resourced') });
+        } else if (hold.atRisk && reservation.status !== 'at_risk') {
+          steps.push({
+            kind: 'complete',
+            run: () => this.flagAtRisk(reservationId, ref.sku, ref.locationId),
+          });
+        }
+      }
+    }
+    await Promise.all(steps.map((step) => step.run()));
+    return {
+      compensated: steps.filter((step) => step.kind === 'compensate').length,
+      completed: steps.filter((step) => step.kind === 'complete').length,
+    };
+  }
+
+  // ---------------------------------------------------------------- the commit path
+
+  /** The breaker's action: recover a failed journal first, then append and apply in journal order. */
+  private async appendDurably(entry: JournalEntry): Promise<JournalRecord> {
+    if (this.journal.health === 'failed') {
+      this.recovering ??= this.journal.recover().finally(() => {
+        this.recovering = undefined;
+      });
+      await this.recovering;
+      this.logger.warn('journal recovered after a failure: undurable records were cut', {
+        lastSeq: this.journal.lastSeq,
+      });
+    }
+    const record = await this.journal.append(entry);
+    this.applyDurable(record);
+    return record;
+  }
+
+  private commit(entry: JournalEntry): Promise<JournalRecord> {
+    this.inFlight++;
+    return this.breaker.fire(entry).then(
+      (record) => {
+        this.inFlight--;
+        return record;
+      },
+      (error: unknown) => {
+        this.inFlight--;
+        if (isInventoryError(error)) throw error;
+        const open = this.breaker.opened;
+        throw new InventoryError(
+          'STORAGE_UNAVAILABLE',
+          open
+            ? 'storage is failing: writes are refused until it recovers'
+            : `journal append failed: ${String(error)}`,
+          {},
+          Math.max(1, Math.ceil(this.settings.breakerResetMs / 1000)),
+        );
+      },
+    );
+  }
+
+  /** Runs once per durable record, in journal order. */
+  private applyDurable(record: JournalRecord): void {
+    this.projection.apply(record);
+    this.recordsSinceSnapshot++;
+    const ref = parseStream(record.stream);
+    if (ref?.kind === 'reservation') {
+      for (const event of record.events as readonly ReservationEvent[]) {
+        if ('expiresAt' in event) this.deadlines.push(Date.parse(event.expiresAt), ref.id);
+      }
+    } else if (ref?.kind === 'stock') {
+      for (const event of record.events as readonly StockEvent[]) {
+        if (event.type === 'ReservationAtRisk') {
+          const { reservationId } = event;
+          setImmediate(() => {
+            this.flagAtRisk(reservationId, ref.sku, ref.locationId).catch((error: unknown) =>
+              this.logger.warn('could not flag reservation at risk', { reservationId, error: String(error) }),
+            );
+          });
+        }
+      }
+    }
+    if (this.listeners.size > 0) {
+      for (const item of feedItemsOf(record, this.settings)) {
+        for (const listener of this.listeners) listener(item);
+      }
+    }
+    if (
+      this.snapshots &&
+      this.settings.snapshotEveryRecords > 0 &&
+      this.recordsSinceSnapshot >= this.settings.snapshotEveryRecords &&
+      !this.snapshotting
+    ) {
+      setImmediate(() =>
+        this.snapshot().catch((error: unknown) =>
+          this.logger.error('snapshot failed', { error: String(error) }),
+        ),
+      );
+    }
+  }
+
+  private assertWritable(): void {
+    if (this.stopped) throw new InventoryError('ENGINE_STOPPED', 'the engine is shutting down', {}, 1);
+    if (!this.isReady) throw new InventoryError('ENGINE_NOT_READY', 'the engine is recovering', {}, 1);
+    if (this.inFlight >= this.settings.maxInFlight) {
+      throw new InventoryError('ENGINE_OVERLOADED', `${this.inFlight} commands in flight`, {}, 1);
+    }
+  }
+
+  private now(): string {
+    return isoOf(this.clock.now());
+  }
+
+  // ---------------------------------------------------------------- idempotency
+
+  /**
+   * Runs `work` once per idempotency key. A success is stored durably in the meta of the record that
+   * carries its effect (so it survives restarts with the effect); a non-retryable failure is
+   * remembered in memory (it changed nothing, so re-running it after a restart is harmless).
+   */
+  private async idempotent<R>(
+    idempotency: Idempotency | undefined,
+    work: (idempotency: Idempotency | undefined) => Promise<R>,
+  ): Promise<{ result: R; replayed: boolean }> {
+    if (!idempotency) return { result: await work(undefined), replayed: false };
+    const { key, fingerprint } = idempotency;
+    const reused = () =>
+      new InventoryError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request', {
+        key,
+      });
+    const stored = this.projection.idempotency(key);
+    if (stored) {
+      if (stored.fingerprint !== fingerprint) throw reused();
+      return { result: stored.result as R, replayed: true };
+    }
+    const flying = this.idempotencyInFlight.get(key);
+    if (flying !== undefined) {
+      if (flying !== fingerprint) throw reused();
+      throw new InventoryError(
+        'IDEMPOTENCY_IN_FLIGHT',
+        'a request with this Idempotency-Key is in progress',
+        { key },
+        1,
+      );
+    }
+    const failed = this.idempotencyFailures.get(key);
+    if (failed) {
+      if (failed.fingerprint !== fingerprint) throw reused();
+      throw failed.error;
+    }
+    this.idempotencyInFlight.set(key, fingerprint);
+    try {
+      return { result: await work(idempotency), replayed: false };
+    } catch (error) {
+      if (isInventoryError(error) && !retryableCodes.has(error.code)) {
+        if (this.idempotencyFailures.size >= FAILURE_MEMO_LIMIT) {
+          const oldest = this.idempotencyFailures.keys().next().value;
+          if (oldest !== undefined) this.idempotencyFailures.delete(oldest);
+        }
+        this.idempotencyFailures.set(key, { fingerprint, error });
+      }
+      throw error;
+    } finally {
+      this.idempotencyInFlight.delete(key);
+    }
+  }
+
+  private static idempotencyMeta(
+    idempotency: Idempotency | undefined,
+    result: unknown,
+  ): Record<string, unknown> {
+    if (!idempotency) return {};
+    return { idempotency: { ...idempotency, result } satisfies IdempotencyMeta };
+  }
+
+  // ---------------------------------------------------------------- locations
+
+  async putLocation(
+    id: string,
+    body: { readonly name: string; readonly type: LocationType },
+    idempotency?: Idempotency,
+  ): Promise<{ location: LocationView; created: boolean; replayed: boolean }> {
+    checkId('locationId', id);
+    this.assertWritable();
+    const { result, replayed } = await this.idempotent(idempotency, (idem) => {
+      const at = this.now();
+      return this.locationActors.run(locationStream(id), (state) => {
+        const events = decideLocation(state, body, at);
+        return {
+          events,
+          answer: (after) => ({
+            location: locationView(
+              after ?? { id, name: body.name, type: body.type, version: 0, updatedAt: null },
+            ),
+            created: state === undefined,
+          }),
+          meta: (_before, _after, answer) => Engine.idempotencyMeta(idem, answer),
+        };
+      });
+    });
+    // The actor's fold is a shortcut; answer with the projection's view, the durable one.
+    const durable = this.projection.location(id);
+    const location = durable && !replayed ? locationView(durable) : result.location;
+    return { location, created: result.created, replayed };
+  }
+
+  location(id: string): LocationView | undefined {
+    const state = this.projection.location(id);
+    return state ? locationView(state) : undefined;
+  }
+
+  locations(): LocationView[] {
+    return [...this.projection.entries<LocationState>('location/')]
+      .map(([, state]) => locationView(state))
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  private requireLocation(locationId: string): void {
+    if (!this.projection.location(locationId)) {
+      throw new InventoryError('LOCATION_NOT_FOUND', `location ${locationId} is not registered`, {
+        locationId,
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- stock
+
+  level(sku: string, locationId: string): StockLevelView | undefined {
+    const state = this.projection.stock(sku, locationId);
+    return state ? levelView(sku, locationId, state) : undefined;
+  }
+
+  levelsOf(sku: string): StockLevelView[] {
+    const levels: StockLevelView[] = [];
+    for (const locationId of this.projection.locationsOf(sku)) {
+      const state = this.projection.stock(sku, locationId);
+      if (state) levels.push(levelView(sku, locationId, state));
+    }
+    return levels.sort((a, b) => a.locationId.localeCompare(b.locationId));
+  }
+
+  async execute(
+    sku: string,
+    locationId: string,
+    command: StockCommandBody,
+    idempotency?: Idempotency,
+  ): Promise<StockCommandResult> {
+    checkId('sku', sku);
+    checkId('locationId', locationId);
+    this.assertWritable();
+    this.requireLocation(locationId);
+    const { result, replayed } = await this.idempotent(idempotency, (idem) =>
+      this.runStock(sku, locationId, command, idem),
+    );
+    return { ...result, replayed };
+  }
+
+  /** One turn on a stock actor. `storedResult` replaces the answer stored with the idempotency key. */
+  private runStock(
+    sku: string,
+    locationId: string,
+    body: StockCommandBody,
+    idempotency?: Idempotency,
+    bypassCapacity = false,
+    storedResult?: unknown,
+  ): Promise<{ level: StockLevelView; events: readonly StockEvent[] }> {
+    const command = { ...body, at: this.now() } as StockCommand;
+    return this.stockActors.run(
+      stockStream(sku, locationId),
+      (state): Decision<StockState, { level: StockLevelView; events: readonly StockEvent[] }> => {
+        const events = decide(command, state);
+        return {
+          events,
+          answer: (after) => ({ level: levelView(sku, locationId, after), events }),
+          meta: (before, _after, answer) => ({
+            before: quantitiesOf(before),
+            ...Engine.idempotencyMeta(idempotency, storedResult ?? answer),
+          }),
+        };
+      },
+      bypassCapacity,
+    );
+  }
+
+  // ---------------------------------------------------------------- reservations
+
+  reservation(id: string): ReservationView | undefined {
+    const state = this.projection.reservation(id);
+    return state && state.status !== 'none' ? reservationView(state) : undefined;
+  }
+
+  async reserve(
+    request: ReserveRequest,
+    idempotency?: Idempotency,
+  ): Promise<{ reservation: ReservationView; replayed: boolean }> {
+    this.assertWritable();
+    const { result, replayed } = await this.idempotent(idempotency, (idem) =>
+      this.placeReservation(request, idem),
+    );
+    return { reservation: result, replayed };
+  }
+
+  /** Candidate locations for a line without one: most available first, ties by id (docs/api.md "Sourcing"). */
+  private sourcingCandidates(
+    sku: string,
+    exclude: ReadonlySet<string>,
+  ): { locationId: string; available: number }[] {
+    const candidates: { locationId: string; available: number }[] = [];
+    for (const locationId of this.projection.locationsOf(sku)) {
+      if (exclude.has(locationId) || !this.projection.location(locationId)) continue;
+      const state = this.projection.stock(sku, locationId);
+      if (state) candidates.push({ locationId, available: availableOf(state) });
+    }
+    return candidates.sort((a, b) => b.available - a.available || a.locationId.localeCompare(b.locationId));
+  }
+
+  private async placeReservation(
+    request: ReserveRequest,
+    idempotency: Idempotency | undefined,
+  ): Promise<ReservationView> {
+    const ttlSeconds = request.ttlSeconds ?? this.settings.defaultTtlSeconds;
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > this.settings.maxTtlSeconds) {
+      throw new InventoryError(
+        'VALIDATION_FAILED',
+        `ttlSeconds must be an integer from 1 to ${this.settings.maxTtlSeconds}`,
+        {
+          field: 'ttlSeconds',
+        },
+      );
+    }
+    if (
+      !Array.isArray(request.lines) ||
+      request.lines.length === 0 ||
+      request.lines.length > MAX_RESERVATION_LINES
+    ) {
+      throw new InventoryError('VALIDATION_FAILED', `a reservation has 1 to ${MAX_RESERVATION_LINES} lines`, {
+        field: 'lines',
+      });
+    }
+    // Lines of the same SKU and location are summed before the check.
+    const pinned = new Map<string, { sku: string; locationId: string; quantity: number }>();
+    const open = new Map<string, number>();
+    for (const line of request.lines) {
+      checkId('sku', line.sku);
+      if (!Number.isSafeInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_QUANTITY) {
+        throw new InventoryError(
+          'QUANTITY_OUT_OF_RANGE',
+          `quantity must be an integer from 1 to ${MAX_QUANTITY}`,
+          {
+            field: 'quantity',
+            sku: line.sku,
+          },
+        );
+      }
+      if (line.locationId !== undefined) {
+        checkId('locationId', line.locationId);
+        this.requireLocation(line.locationId);
+        const key = `${line.sku}/${line.locationId}`;
+        const existing = pinned.get(key);
+        pinned.set(key, {
+          sku: line.sku,
+          locationId: line.locationId,
+          quantity: (existing?.quantity ?? 0) + line.quantity,
+        });
+      } else {
+        open.set(line.sku, (open.get(line.sku) ?? 0) + line.quantity);
+      }
+    }
+    for (const line of pinned.values()) this.requireTotal(line.quantity);
+    for (const quantity of open.values()) this.requireTotal(quantity);
+
+    const id = this.newId();
+    const nowMs = this.clock.now();
+    const expiresAt = isoOf(nowMs + ttlSeconds * 1000);
+    const allowPartial = request.allowPartial === true;
+    const held: ReservationLine[] = [];
+    const shortfalls: LineShortfall[] = [];
+    let failure: unknown;
+
+    const hold = async (sku: string, locationId: string, quantity: number): Promise<number> => {
+      await this.runStock(sku, locationId, { type: 'reserve', reservationId: id, quantity, expiresAt });
+      return quantity;
+    };
+    /** Holds the line, or with allowPartial what is available; returns the units held and the shortfall. */
+    const holdLine = async (sku: string, locationId: string, requested: number) => {
+      try {
+        return { held: await hold(sku, locationId, requested), available: requested };
+      } catch (error) {
+        if (!isInventoryError(error) || error.code !== 'STOCK_INSUFFICIENT') throw error;
+        const available = Number(error.details['available'] ?? 0);
+        if (allowPartial && available > 0) {
+          try {
+            return { held: await hold(sku, locationId, available), available };
+          } catch (retryError) {
+            if (!isInventoryError(retryError) || retryError.code !== 'STOCK_INSUFFICIENT') throw retryError;
+          }
+        }
+        return { held: 0, available };
+      }
+    };
+    const record = (
+      sku: string,
+      locationId: string | undefined,
+      requested: number,
+      outcome: { held: number; available: number },
+    ) => {
+      if (outcome.held > 0 && locationId !== undefined) {
+        held.push({
+          sku,
+          locationId,
+          quantity: outcome.held,
+          ...(outcome.held < requested ? { requested } : {}),
+        });
+      }
+      if (outcome.held < requested) {
+        shortfalls.push({
+          sku,
+          ...(locationId === undefined ? {} : { locationId }),
+          requested,
+          available: outcome.available,
+        });
+      }
+    };
+
+    await Promise.all(
+      [...pinned.values()].map(async (line) => {
+        try {
+          record(
+            line.sku,
+            line.locationId,
+            line.quantity,
+            await holdLine(line.sku, line.locationId, line.quantity),
+          );
+        } catch (error) {
+          failure ??= error;
+        }
+      }),
+    );
+    if (failure === undefined) {
+      await Promise.all(
+        [...open].map(async ([sku, quantity]) => {
+          const used = new Set(
+            [...pinned.values()].filter((line) => line.sku === sku).map((line) => line.locationId),
+          );
+          let best = 0;
+          try {
+            for (const candidate of this.sourcingCandidates(sku, used)) {
+              if (candidate.available < quantity && !allowPartial) {
+                best = Math.max(best, candidate.available);
+                continue;
+              }
+              const outcome = await holdLine(sku, candidate.locationId, quantity);
+              best = Math.max(best, outcome.available);
+              if (outcome.held === quantity || (allowPartial && outcome.held > 0)) {
+                record(sku, candidate.locationId, quantity, outcome);
+                return;
+              }
+            }
+            record(sku, undefined, quantity, { held: 0, available: best });
+          } catch (error) {
+            failure ??= error;
+          }
+        }),
+      );
+    }
+    if (failure !== undefined) {
+      await this.compensate(id, held);
+      throw failure;
+    }
+    if (held.length === 0 || (shortfalls.length > 0 && !allowPartial)) {
+      await this.compensate(id, held);
+      throw new InventoryError('STOCK_INSUFFICIENT', 'not enough available stock for the reservation', {
+        lines: shortfalls,
+      });
+    }
+    try {
+      return await this.reservationActors.run(reservationStream(id), (state) => {
+        if (state.status !== 'none') {
+          throw new InventoryError('RESERVATION_EXISTS', `reservation ${id} already exists`, {
+            reservationId: id,
+          });
+        }
+        const events: ReservationEvent[] = [
+          {
+            type: 'ReservationPlaced',
+            lines: held,
+            expiresAt,
+            ...(request.channel === undefined ? {} : { channel: request.channel }),
+            ...(request.reference === undefined ? {} : { reference: request.reference }),
+            at: isoOf(nowMs),
+          },
+        ];
+        return {
+          events,
+          answer: (after) => reservationView(after),
+          meta: (_before, _after, answer) => Engine.idempotencyMeta(idempotency, answer),
+        };
+      });
+    } catch (error) {
+      await this.compensate(id, held);
+      throw error;
+    }
+  }
+
+  private requireTotal(quantity: number): void {
+    if (quantity > MAX_QUANTITY) {
+      throw new InventoryError('QUANTITY_OUT_OF_RANGE', `a line's total must not exceed ${MAX_QUANTITY}`, {
+        field: 'quantity',
+      });
+    }
+  }
+
+  /**
+   * Releases a failed cart's holds before the refusal is answered, so a client that reads after a 409
+   * sees the stock free again. A release that fails is retried by maintenance (and by recovery).
+   */
+  private async compensate(reservationId: string, held: readonly ReservationLine[]): Promise<void> {
+    await Promise.all(
+      held.map((line) =>
+        this.followUp(`compensate ${reservationId} ${line.sku}@${line.locationId}`, () =>
+          this.runStock(
+            line.sku,
+            line.locationId,
+            { type: 'release', reservationId, reason: 'compensated' },
+            undefined,
+            true,
+          ),
+        ),
+      ),
+    );
+  }
+
+  /** Runs a saga step now; if it fails, queues it for retry. */
+  private followUp(describe: string, run: () => Promise<unknown>): Promise<void> {
+    return run().then(
+      () => undefined,
+      (error: unknown) => {
+        this.logger.warn('saga step failed, will retry', { step: describe, error: String(error) });
+        this.followUps.push({ describe, run });
+      },
+    );
+  }
+
+  confirm(id: string, idempotency?: Idempotency) {
+    return this.transition(
+      id,
+      idempotency,
+      (at) => ({ type: 'confirm', at }),
+      (view) =>
+        Promise.all(
+          view.lines.map((line) =>
+            this.followUp(`commit ${id} ${line.sku}@${line.locationId}`, () =>
+              this.runStock(
+                line.sku,
+                line.locationId,
+                { type: 'commit', reservationId: id },
+                undefined,
+                true,
+              ),
+            ),
+          ),
+        ),
+    );
+  }
+
+  cancel(id: string, idempotency?: Idempotency) {
+    return this.transition(
+      id,
+      idempotency,
+      (at) => ({ type: 'cancel', at }),
+      (view) => this.releaseLines(view, 'cancelled'),
+    );
+  }
+
+  markPaymentPending(id: string, idempotency?: Idempotency) {
+    return this.transition(id, idempotency, (at, nowMs) => ({
+      type: 'markPaymentPending',
+      at,
+      expiresAt: isoOf(nowMs + this.settings.paymentPendingTtlSeconds * 1000),
+    }));
+  }
+
+  extend(id: string, ttlSeconds: number, idempotency?: Idempotency) {
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > this.settings.maxTtlSeconds) {
+      throw new InventoryError(
+        'VALIDATION_FAILED',
+        `ttlSeconds must be an integer from 1 to ${this.settings.maxTtlSeconds}`,
+        {
+          field: 'ttlSeconds',
+        },
+      );
+    }
+    return this.transition(id, idempotency, (at, nowMs) => ({
+      type: 'extend',
+      at,
+      expiresAt: isoOf(nowMs + ttlSeconds * 1000),
+    }));
+  }
+
+  private releaseLines(view: ReservationView, reason: ReleaseReason): Promise<unknown> {
+    return Promise.all(
+      view.lines.map((line) =>
+        this.followUp(`release ${view.id} ${line.sku}@${line.locationId}`, () =>
+          this.runStock(
+            line.sku,
+            line.locationId,
+            { type: 'release', reservationId: view.id, reason },
+            undefined,
+            true,
+          ),
+        ),
+      ),
+    );
+  }
+
+  /**
+   * A lifecycle step: the decision is journaled on the reservation's stream first (so exactly one of
+   * confirm/cancel/expire wins), then the stock steps follow; recovery completes them after a crash.
+   */
+  private async transition(
+    id: string,
+    idempotency: Idempotency | undefined,
+    command: (at: string, nowMs: number) => ReservationCommand,
+    then?: (view: ReservationView) => Promise<unknown>,
+  ): Promise<{ reservation: ReservationView; replayed: boolean }> {
+    checkId('reservationId', id);
+    this.assertWritable();
+    const { result, replayed } = await this.idempotent(idempotency, async (idem) => {
+      if (!this.projection.reservation(id)) {
+        throw new InventoryError('RESERVATION_NOT_FOUND', `reservation ${id} does not exist`, {
+          reservationId: id,
+        });
+      }
+      const nowMs = this.clock.now();
+      let changed = false;
+      const view = await this.reservationActors.run(reservationStream(id), (state) => {
+        const events = decideReservation(command(isoOf(nowMs), nowMs), state);
+        changed = events.length > 0;
+        return {
+          events,
+          answer: (after) => reservationView(after),
+          meta: (_before, _after, answer) => Engine.idempotencyMeta(idem, answer),
+        };
+      });
+      if (changed && then) await then(view);
+      return view;
+    });
+    return { reservation: result, replayed };
+  }
+
+  private async flagAtRisk(reservationId: string, sku: string, locationId: string): Promise<void> {
+    const state = this.projection.reservation(reservationId);
+    if (!state || !isActive(state.status)) return;
+    const at = this.now();
+    await this.reservationActors.run(reservationStream(reservationId), (current) => ({
+      events: isActive(current.status)
+        ? decideReservation({ type: 'flagAtRisk', sku, locationId, at }, current)
+        : [],
+      answer: () => undefined,
+    }));
+  }
+
+  /** Expires every active reservation whose deadline has passed; returns how many expired. */
+  async expireDue(): Promise<number> {
+    const nowMs = this.clock.now();
+    const due = new Set<string>();
+    for (let next = this.deadlines.peek(); next && next.at <= nowMs; next = this.deadlines.peek()) {
+      this.deadlines.pop();
+      const state = this.projection.reservation(next.id);
+      if (state && isActive(state.status) && Date.parse(state.expiresAt) <= nowMs) due.add(next.id);
+    }
+    let expired = 0;
+    await Promise.all(
+      [...due].map(async (id) => {
+        try {
+          const before = this.projection.reservation(id)?.version;
+          const { reservation } = await this.transition(
+            id,
+            undefined,
+            (at) => ({ type: 'expire', at }),
+            (view) => this.releaseLines(view, 'expired'),
+          );
+          if (reservation.status === 'expired' && reservation.version !== before) expired++;
+        } catch (error) {
+          const state = this.projection.reservation(id);
+          if (state && isActive(state.status)) this.deadlines.push(Date.parse(state.expiresAt), id);
+          this.logger.warn('expiry failed, will retry', { reservationId: id, error: String(error) });
+        }
+      }),
+    );
+    return expired;
+  }
+
+  // ---------------------------------------------------------------- the store path
+
+  lastStoreSeq(storeId: string): number {
+    return this.projection.store(storeId).lastSeq;
+  }
+
+  /** When the store's last till event reached the engine (for staleness), or null. */
+  lastStoreEventAt(storeId: string): string | null {
+    return this.projection.store(storeId).lastEventAt;
+  }
+
+  /**
+   * Applies an ordered batch of till events (AP: a sale is recorded whatever the books say).
+   * Events at or below the store's last applied sequence are duplicates: acknowledged, not reapplied.
+   * The rest must continue the sequence without a gap, or nothing is applied.
+   */
+  async applyStoreEvents(
+    storeId: string,
+    events: readonly StoreEventInput[],
+    idempotency?: Idempotency,
+  ): Promise<StoreEventsResult & { replayed: boolean }> {
+    checkId('storeId', storeId);
+    this.assertWritable();
+    this.requireLocation(storeId);
+    events.forEach((event, index) => this.checkStoreEvent(event, index));
+    const { result, replayed } = await this.idempotent(idempotency, (idem) =>
+      this.serialForStore(storeId, () => this.applyStoreBatch(storeId, events, idem)),
+    );
+    return { ...result, replayed };
+  }
+
+  private checkStoreEvent(event: StoreEventInput, index: number): void {
+    const invalid = (message: string) =>
+      new InventoryError('VALIDATION_FAILED', `events[${index}]: ${message}`, { field: `events[${index}]` });
+    if (!Number.isSafeInteger(event.seq) || event.seq < 1) throw invalid('seq must be a positive integer');
+    checkId(`events[${index}].sku`, event.sku);
+    if (Number.isNaN(Date.parse(event.occurredAt))) throw invalid('occurredAt must be an ISO-8601 time');
+    const limit = event.type === 'adjustment' ? -MAX_QUANTITY : event.type === 'count' ? 0 : 1;
+    if (
+      !Number.isSafeInteger(event.quantity) ||
+      event.quantity < limit ||
+      event.quantity > MAX_QUANTITY ||
+      (event.type === 'adjustment' && event.quantity === 0)
+    ) {
+      throw invalid(`quantity out of range for a ${event.type}`);
+    }
+  }
+
+  private serialForStore<R>(storeId: string, task: () => Promise<R>): Promise<R> {
+    const previous = this.storeChains.get(storeId) ?? Promise.resolve();
+    const run = previous.then(task);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.storeChains.set(storeId, settled);
+    void settled.then(() => {
+      if (this.storeChains.get(storeId) === settled) this.storeChains.delete(storeId);
+    });
+    return run;
+  }
+
+  private async applyStoreBatch(
+    storeId: string,
+    events: readonly StoreEventInput[],
+    idempotency: Idempotency | undefined,
+  ): Promise<StoreEventsResult> {
+    const lastSeq = this.projection.store(storeId).lastSeq;
+    const fresh = events.filter((event) => event.seq > lastSeq);
+    fresh.forEach((event, index) => {
+      if (event.seq !== lastSeq + 1 + index) {
+        throw new InventoryError(
+          'STORE_SEQUENCE_GAP',
+          `expected seq ${lastSeq + 1 + index}, got ${event.seq}`,
+          {
+            expectedSeq: lastSeq + 1 + index,
+            receivedSeq: event.seq,
+            lastSeq,
+          },
+        );
+      }
+    });
+    const result: StoreEventsResult = {
+      applied: fresh.length,
+      duplicates: events.length - fresh.length,
+      lastSeq: fresh.length > 0 ? lastSeq + fresh.length : lastSeq,
+    };
+    // Every decision is taken in this synchronous loop, so the journal holds the store's events in order.
+    const appends = fresh.map((event, index) =>
+      this.runStock(
+        event.sku,
+        storeId,
+        this.tillCommand(storeId, event),
+        index === fresh.length - 1 ? idempotency : undefined,
+        true,
+        result,
+      ),
+    );
+    const outcomes = await Promise.allSettled(appends);
+    const failed = outcomes.find(
+      (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
+    );
+    if (failed) throw failed.reason;
+    return result;
+  }
+
+  private tillCommand(storeId: string, event: StoreEventInput): StockCommandBody {
+    const source = { storeId, seq: event.seq, occurredAt: event.occurredAt };
+    const by = `store:${storeId}`;
+    switch (event.type) {
+      case 'sale':
+        return { type: 'sell', quantity: event.quantity, source, by };
+      case 'return':
+        return { type: 'receive', quantity: event.quantity, reason: 'return', source, by };
+      case 'receipt':
+        return { type: 'receive', quantity: event.quantity, reason: 'receipt', source, by };
+      case 'adjustment': {
+        const reason = (adjustmentReasons as readonly string[]).includes(event.reason ?? '')
+          ? (event.reason as AdjustmentReason)
+          : 'correction';
+        return { type: 'adjust', delta: event.quantity, reason, allowNegative: true, source, by };
+      }
+      case 'count':
+        return { type: 'count', onHand: event.quantity, source, by };
+      default: {
+        const _exhaustive: never = event.type;
+        return _exhaustive;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- feed, history
+
+  /** Live feed items after now, in journal order. Returns the unsubscribe function. */
+  subscribe(listener: (item: FeedItem) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get lastSeq(): number {
+    return this.projection.lastSeq;
+  }
+
+  /** Feed items after the cursor (`seq.index`), read from the journal. */
+  async readFeed(
+    after: string | undefined,
+    limit: number,
+    filter?: (item: FeedItem) => boolean,
+  ): Promise<{ items: FeedItem[]; next: string | null }> {
+    const from = after === undefined ? { seq: 0, index: Number.MAX_SAFE_INTEGER } : parseFeedId(after);
+    if (!from)
+      throw new InventoryError('VALIDATION_FAILED', 'after must be a cursor such as 42.0', {
+        field: 'after',
+      });
+    const items: FeedItem[] = [];
+    const startSeq = Math.max(1, from.seq);
+    let first = true;
+    outer: for await (const record of this.journal.read(startSeq)) {
+      if (first && record.seq > startSeq && from.seq > 0) {
+        throw new InventoryError('CURSOR_EXPIRED', `records up to ${record.seq - 1} are no longer retained`, {
+          firstRetainedSeq: record.seq,
+        });
+      }
+      first = false;
+      if (record.seq > this.projection.lastSeq) break;
+      for (const item of feedItemsOf(record, this.settings)) {
+        if (item.seq === from.seq && item.index <= from.index) continue;
+        if (filter && !filter(item)) continue;
+        items.push(item);
+        if (items.length >= limit) break outer;
+      }
+    }
+    return { items, next: items.at(-1)?.id ?? after ?? null };
+  }
+
+  /** The movement ledger of one stock level, oldest first (reads the journal). */
+  history(sku: string, locationId: string, options: { after?: string | undefined; limit: number }) {
+    const stream = stockStream(sku, locationId);
+    return this.readFeed(options.after, options.limit, (item) => item.stream === stream);
+  }
+
+  /** The level as it was at `at`, folded from the journal alone. */
+  async levelAt(sku: string, locationId: string, at: string): Promise<StockLevelView | undefined> {
+    const limit = Date.parse(at);
+    if (Number.isNaN(limit))
+      throw new InventoryError('VALIDATION_FAILED', 'at must be an ISO-8601 time', { field: 'at' });
+    const stream = stockStream(sku, locationId);
+    let state: StockState | undefined;
+    for await (const record of this.journal.read(1)) {
+      if (Date.parse(record.at) > limit || record.seq > this.projection.lastSeq) break;
+      if (record.stream !== stream) continue;
+      state = (record.events as readonly StockEvent[]).reduce(evolve, state ?? initialStockState);
+    }
+    return state ? levelView(sku, locationId, state) : undefined;
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  metrics(): EngineMetrics {
+    const registries = [this.stockActors, this.reservationActors, this.locationActors];
+    let activeReservations = 0;
+    for (const [, state] of this.projection.entries<ReservationState>('reservation/')) {
+      if (isActive(state.status)) activeReservations++;
+    }
+    return {
+      activeActors: registries.reduce((sum, registry) => sum + registry.active, 0),
+      mailboxDepth: registries.reduce((sum, registry) => sum + registry.depth, 0),
+      inFlight: this.inFlight,
+      lastSeq: this.projection.lastSeq,
+      journal: { health: this.journal.health, ...this.journal.stats },
+      breaker: this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'halfOpen' : 'closed',
+      activeReservations,
+      pendingFollowUps: this.followUps.length,
+      recovery: this.recoveryReport,
+    };
+  }
+
+  /** Writes a snapshot of what changed since the last one (off the hot path: values are immutable). */
+  snapshot(): Promise<void> {
+    const store = this.snapshots;
+    if (!store) return Promise.resolve();
+    this.snapshotting ??= (async () => {
+      const seq = this.projection.lastSeq;
+      if (seq === this.lastSnapshotSeq) return;
+      const changed = this.projection.takeDirty();
+      try {
+        await store.write({
+          seq,
+          takenAt: this.now(),
+          partitionCount: this.projection.partitionCount,
+          changed,
+        });
+      } catch (error) {
+        this.projection.markDirty(changed.keys());
+        throw error;
+      }
+      const previous = this.lastSnapshotSeq;
+      this.lastSnapshotSeq = seq;
+      this.recordsSinceSnapshot = 0;
+      this.logger.info('snapshot written', { seq, partitions: changed.size });
+      if (this.settings.compactJournal && previous > 0) {
+        const { removedSegments } = await this.journal.compact(previous);
+        if (removedSegments > 0)
+          this.logger.info('journal segments compacted', { upToSeq: previous, removedSegments });
+      }
+    })().finally(() => {
+      this.snapshotting = undefined;
+    });
+    return this.snapshotting;
+  }
+
+  /** Retries failed saga steps, passivates idle actors, forgets expired idempotency keys. */
+  async maintain(): Promise<void> {
+    const nowMs = this.clock.now();
+    for (const registry of [this.stockActors, this.reservationActors, this.locationActors]) {
+      registry.passivateIdle(this.settings.actorIdleMs);
+    }
+    const pending = this.followUps;
+    this.followUps = [];
+    await Promise.all(pending.map((step) => this.followUp(step.describe, step.run)));
+    if (nowMs - this.lastIdempotencySweep >= 60_000) {
+      this.lastIdempotencySweep = nowMs;
+      const cutoff = nowMs - this.settings.idempotencyRetentionMs;
+      const expired: string[] = [];
+      for (const [id, entry] of this.projection.entries<{ at: number }>('idempotency/')) {
+        if (entry.at < cutoff) expired.push(id);
+      }
+      for (const id of expired) this.projection.delete(id);
+    }
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, task: () => Promise<unknown>) => {
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        task()
+          .catch((error: unknown) => this.logger.error('background task failed', { error: String(error) }))
+          .finally(() => {
+            running = false;
+          });
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(250, () => this.expireDue());
+    every(1_000, () => this.maintain());
+  }
+
+  /** Stops taking writes, waits for in-flight commands, writes a snapshot and closes the journal. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    const deadline = Date.now() + 10_000;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.snapshotting;
+    if (this.journal.health === 'open') {
+      await this.snapshot().catch((error: unknown) =>
+        this.logger.error('final snapshot failed', { error: String(error) }),
+      );
+    }
+    this.breaker.shutdown();
+    await this.journal.close();
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,191 @@
+// The durable state: the fold of every acknowledged journal record. The live engine applies a
+// record here only after the journal made it durable, recovery applies the same records in the
+// same way, and the replay CLI uses this fold too, so replay can never disagree with the live path.
+// The state is kept in partitions so a snapshot rewrites only the partitions that changed.
+import type { JournalRecord } from '../storage/journal.js';
+import { partitionOf } from '../storage/snapshot.js';
+import type { LocationEvent, LocationState } from './domain/location.js';
+import { evolveLocation } from './domain/location.js';
+import type { ReservationEvent, ReservationState } from './domain/reservation.js';
+import { evolveReservation, initialReservationState } from './domain/reservation.js';
+import type { StockEvent, StockState } from './domain/stock.js';
+import { evolve, initialStockState } from './domain/stock.js';
+import {
+  idempotencyKey,
+  locationStream,
+  parseStream,
+  reservationStream,
+  stockStream,
+  storeKey,
+} from './streams.js';
+
+export const DEFAULT_PARTITIONS = 64;
+
+/** The answer an idempotent call gave, stored with the effect it guards. */
+export interface IdempotencyEntry {
+  readonly fingerprint: string;
+  readonly result: unknown;
+  /** Epoch ms when the effect became durable, for retention. */
+  readonly at: number;
+}
+
+export interface StoreProgress {
+  readonly lastSeq: number;
+  readonly lastEventAt: string | null;
+}
+
+export interface IdempotencyMeta {
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly result: unknown;
+}
+
+export class Projection {
+  readonly partitionCount: number;
+  private readonly partitions: Map<string, unknown>[];
+  private readonly dirty = new Set<number>();
+  /** Secondary index, rebuilt on load: which locations hold a level for each SKU. */
+  private readonly locationsBySku = new Map<string, Set<string>>();
+  lastSeq = 0;
+
+  constructor(partitionCount = DEFAULT_PARTITIONS) {
+    this.partitionCount = partitionCount;
+    this.partitions = Array.from({ length: partitionCount }, () => new Map<string, unknown>());
+  }
+
+  private partition(id: string): Map<string, unknown> {
+    return this.partitions[partitionOf(id, this.partitionCount)] as Map<string, unknown>;
+  }
+
+  private get<T>(id: string): T | undefined {
+    return this.partition(id).get(id) as T | undefined;
+  }
+
+  private set(id: string, value: unknown): void {
+    const index = partitionOf(id, this.partitionCount);
+    const partition = this.partitions[index] as Map<string, unknown>;
+    if (!partition.has(id)) this.index(id);
+    partition.set(id, value);
+    this.dirty.add(index);
+  }
+
+  delete(id: string): void {
+    const index = partitionOf(id, this.partitionCount);
+    if ((this.partitions[index] as Map<string, unknown>).delete(id)) this.dirty.add(index);
+  }
+
+  private index(id: string): void {
+    const ref = parseStream(id);
+    if (ref?.kind !== 'stock') return;
+    let locations = this.locationsBySku.get(ref.sku);
+    if (!locations) this.locationsBySku.set(ref.sku, (locations = new Set()));
+    locations.add(ref.locationId);
+  }
+
+  /** Loads one snapshot entry (before replaying the journal tail). */
+  load(id: string, value: unknown): void {
+    const partition = this.partition(id);
+    if (!partition.has(id)) this.index(id);
+    partition.set(id, value);
+  }
+
+  stock(sku: string, locationId: string): StockState | undefined {
+    return this.get<StockState>(stockStream(sku, locationId));
+  }
+  stockByStream(stream: string): StockState | undefined {
+    return this.get<StockState>(stream);
+  }
+  locationsOf(sku: string): ReadonlySet<string> {
+    return this.locationsBySku.get(sku) ?? new Set();
+  }
+  reservation(id: string): ReservationState | undefined {
+    return this.get<ReservationState>(reservationStream(id));
+  }
+  location(id: string): LocationState | undefined {
+    return this.get<LocationState>(locationStream(id));
+  }
+  store(storeId: string): StoreProgress {
+    return this.get<StoreProgress>(storeKey(storeId)) ?? { lastSeq: 0, lastEventAt: null };
+  }
+  idempotency(key: string): IdempotencyEntry | undefined {
+    return this.get<IdempotencyEntry>(idempotencyKey(key));
+  }
+
+  /** Every entry whose id starts with `prefix` (a full scan: for recovery, sweeps and tools). */
+  *entries<T>(prefix: string): Generator<[string, T]> {
+    for (const partition of this.partitions) {
+      for (const [id, value] of partition) if (id.startsWith(prefix)) yield [id, value as T];
+    }
+  }
+
+  /** Applies one durable record. Records must arrive in journal order. */
+  apply(record: JournalRecord): void {
+    const ref = parseStream(record.stream);
+    if (!ref) throw new Error(`record ${record.seq}: unknown stream ${record.stream}`);
+    switch (ref.kind) {
+      case 'stock': {
+        let state = this.get<StockState>(record.stream) ?? initialStockState;
+        for (const event of record.events as readonly StockEvent[]) {
+          state = evolve(state, event);
+          if ('source' in event && event.source) {
+            const progress = this.store(event.source.storeId);
+            if (event.source.seq > progress.lastSeq) {
+              this.set(storeKey(event.source.storeId), { lastSeq: event.source.seq, lastEventAt: event.at });
+            }
+          }
+        }
+        this.set(record.stream, state);
+        break;
+      }
+      case 'reservation': {
+        let state = this.get<ReservationState>(record.stream) ?? initialReservationState(ref.id);
+        for (const event of record.events as readonly ReservationEvent[])
+          state = evolveReservation(state, event);
+        this.set(record.stream, state);
+        break;
+      }
+      case 'location': {
+        let state = this.get<LocationState>(record.stream);
+        for (const event of record.events as readonly LocationEvent[])
+          state = evolveLocation(state, ref.id, event);
+        this.set(record.stream, state);
+        break;
+      }
+      case 'store':
+      case 'idempotency':
+        throw new Error(`record ${record.seq}: ${ref.kind} is not a journal stream`);
+      default: {
+        const _exhaustive: never = ref;
+        return _exhaustive;
+      }
+    }
+    const idempotency = record.meta?.['idempotency'] as IdempotencyMeta | undefined;
+    if (idempotency) {
+      this.set(idempotencyKey(idempotency.key), {
+        fingerprint: idempotency.fingerprint,
+        result: idempotency.result,
+        at: Date.parse(record.at),
+      } satisfies IdempotencyEntry);
+    }
+    this.lastSeq = record.seq;
+  }
+
+  /** The partitions changed since the last call, copied (values are immutable, so a shallow copy is exact). */
+  takeDirty(): Map<number, Map<string, unknown>> {
+    const changed = new Map<number, Map<string, unknown>>();
+    for (const index of this.dirty) changed.set(index, new Map(this.partitions[index]));
+    this.dirty.clear();
+    return changed;
+  }
+
+  /** Marks partitions dirty again after a failed snapshot write. */
+  markDirty(indexes: Iterable<number>): void {
+    for (const index of indexes) this.dirty.add(index);
+  }
+
+  get size(): number {
+    let total = 0;
+    for (const partition of this.partitions) total += partition.size;
+    return total;
+  }
+}

@@ -1,0 +1,178 @@
+// The actor runtime: one actor per stream (a stock level, a reservation, a location), each taking
+// commands one at a time from its mailbox.
+//
+// A turn is synchronous: decide on the actor's current state, evolve it, hand the events to the
+// journal. The actor does not wait for the fsync before its next turn (a hot SKU would otherwise be
+// limited to one fsync per command); instead every caller is answered only when the record behind
+// its answer is durable. Answers that append nothing (a refusal, a no-op) wait for the actor's last
+// append too, so no caller ever sees state that might not survive a crash. If an append fails, the
+// actor's state may hold undurable events: the actor is retired, and once every append it made has
+// settled, a fresh actor starts from the durable projection.
+import { InventoryError } from '../errors.js';
+import type { JournalEntry, JournalRecord } from '../../storage/journal.js';
+
+export interface Decision<S, R> {
+  readonly events: readonly { readonly type: string }[];
+  /** The caller's answer, computed from the state after the events (stored with idempotency keys). */
+  readonly answer: (after: S) => R;
+  /** Extra record metadata, computed from the states before and after. */
+  readonly meta?: ((before: S, after: S, answer: R) => Record<string, unknown> | undefined) | undefined;
+}
+
+export interface ActorHost<S> {
+  /** Appends durably and applies the record to the projection, in journal order. */
+  commit(entry: JournalEntry): Promise<JournalRecord>;
+  /** The durable state of a stream, from the projection. */
+  durable(stream: string): S;
+  evolveAll(state: S, events: readonly { readonly type: string }[], stream: string): S;
+  versionOf(state: S): number;
+  readonly mailboxCapacity: number;
+  now(): number;
+}
+
+const settledOf = (promise: Promise<unknown>): Promise<void> =>
+  promise.then(
+    () => undefined,
+    () => undefined,
+  );
+
+export class StreamActor<S> {
+  private state: S;
+  /** Commands decided whose records are not yet durable. */
+  private inFlight = 0;
+  /** The last append: answers that append nothing wait for it. */
+  private lastAppend: Promise<unknown> = Promise.resolve();
+  /** Settles once every append made so far has settled, success or failure. */
+  private allSettled: Promise<void> = Promise.resolve();
+  private retired = false;
+  lastActive: number;
+
+  constructor(
+    readonly stream: string,
+    private readonly host: ActorHost<S>,
+    private readonly onRetire: (actor: StreamActor<S>, settled: Promise<void>) => void,
+  ) {
+    this.state = host.durable(stream);
+    this.lastActive = host.now();
+  }
+
+  get depth(): number {
+    return this.inFlight;
+  }
+  get idle(): boolean {
+    return this.inFlight === 0 && !this.retired;
+  }
+  get isRetired(): boolean {
+    return this.retired;
+  }
+
+  /**
+   * One turn. `bypassCapacity` is for till events: the sale already happened, so it is recorded
+   * even when the mailbox is full (the API bounds a till batch's size instead).
+   */
+  run<R>(decide: (state: S) => Decision<S, R>, bypassCapacity = false): Promise<R> {
+    if (this.retired) throw new Error(`actor ${this.stream} is retired`);
+    if (!bypassCapacity && this.inFlight >= this.host.mailboxCapacity) {
+      return Promise.reject(
+        new InventoryError('MAILBOX_FULL', `${this.stream} has ${this.inFlight} commands in flight`, {}, 1),
+      );
+    }
+    this.lastActive = this.host.now();
+    let decision: Decision<S, R>;
+    try {
+      decision = decide(this.state);
+    } catch (error) {
+      return this.lastAppend.then(() => Promise.reject(error));
+    }
+    const before = this.state;
+    if (decision.events.length === 0) {
+      const answer = decision.answer(before);
+      return this.lastAppend.then(() => answer);
+    }
+    const after = this.host.evolveAll(before, decision.events, this.stream);
+    const answer = decision.answer(after);
+    const meta = decision.meta?.(before, after, answer);
+    this.state = after;
+    this.inFlight++;
+    const append = this.host.commit({
+      stream: this.stream,
+      version: this.host.versionOf(after),
+      events: decision.events,
+      ...(meta === undefined ? {} : { meta }),
+    });
+    this.lastAppend = append;
+    this.allSettled = Promise.all([this.allSettled, settledOf(append)]).then(() => undefined);
+    return append.then(
+      () => {
+        this.inFlight--;
+        return answer;
+      },
+      (error: unknown) => {
+        this.inFlight--;
+        this.retire();
+        throw error;
+      },
+    );
+  }
+
+  private retire(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.onRetire(this, this.allSettled);
+  }
+}
+
+/**
+ * Activates actors on first use and passivates idle ones, so memory tracks the active set: a
+ * passivated stream's state stays in the projection, and its next command activates a new actor.
+ */
+export class ActorRegistry<S> {
+  private readonly actors = new Map<string, StreamActor<S>>();
+  /** Streams whose retired actor still has appends in flight: new commands wait for them. */
+  private readonly draining = new Map<string, Promise<void>>();
+
+  constructor(private readonly host: ActorHost<S>) {}
+
+  /** Runs a turn on the stream's actor, activating it (after any drain) when needed. */
+  run<R>(stream: string, decide: (state: S) => Decision<S, R>, bypassCapacity = false): Promise<R> {
+    const actor = this.actors.get(stream);
+    if (actor) return actor.run(decide, bypassCapacity);
+    const drain = this.draining.get(stream);
+    if (drain) return drain.then(() => this.run(stream, decide, bypassCapacity));
+    const fresh = new StreamActor<S>(stream, this.host, (retired, settled) => this.retire(retired, settled));
+    this.actors.set(stream, fresh);
+    return fresh.run(decide, bypassCapacity);
+  }
+
+  private retire(actor: StreamActor<S>, settled: Promise<void>): void {
+    if (this.actors.get(actor.stream) === actor) this.actors.delete(actor.stream);
+    const drain = settled.then(() => {
+      if (this.draining.get(actor.stream) === drain) this.draining.delete(actor.stream);
+    });
+    this.draining.set(actor.stream, drain);
+  }
+
+  /** Drops actors idle for longer than `idleMs`; returns how many were passivated. */
+  passivateIdle(idleMs: number): number {
+    const cutoff = this.host.now() - idleMs;
+    let passivated = 0;
+    for (const [stream, actor] of this.actors) {
+      if (actor.idle && actor.lastActive <= cutoff) {
+        this.actors.delete(stream);
+        passivated++;
+      }
+    }
+    return passivated;
+  }
+
+  /** Number of activated actors. */
+  get active(): number {
+    return this.actors.size;
+  }
+
+  get depth(): number {
+    let total = 0;
+    for (const actor of this.actors.values()) total += actor.depth;
+    return total;
+  }
+}

@@ -1,0 +1,199 @@
+// Reservations on the real engine and journal: the lifecycle, expiry from an injected clock,
+// multi-line carts all-or-nothing, sourcing, and sagas interrupted by a crash.
+import { expect } from 'chai';
+import { ManualClock } from '../../../engine/clock.js';
+import { FileJournal } from '../../../storage/file-journal.js';
+import type { Harness } from '../../support/engine-harness.js';
+import { codeOf, journalDir, startEngine } from '../../support/engine-harness.js';
+
+describe('engine: reservations', () => {
+  let harness: Harness;
+  let clock: ManualClock;
+  let ids: number;
+  beforeEach(async () => {
+    clock = new ManualClock('2026-03-01T10:00:00Z');
+    ids = 0;
+    harness = await startEngine({ clock, newId: () => `r${++ids}` });
+    const { engine } = harness;
+    await engine.putLocation('S1', { name: 'Store 1', type: 'store' });
+    await engine.putLocation('S2', { name: 'Store 2', type: 'store' });
+    await engine.putLocation('W1', { name: 'Warehouse', type: 'warehouse' });
+    await engine.execute('A', 'S1', { type: 'receive', quantity: 5 });
+    await engine.execute('A', 'W1', { type: 'receive', quantity: 10 });
+    await engine.execute('B', 'S2', { type: 'receive', quantity: 2 });
+  });
+  afterEach(() => harness.cleanup());
+
+  it('holds, confirms and commits a cart, moving reserved to sold', async () => {
+    const { engine } = harness;
+    const { reservation } = await engine.reserve({
+      lines: [
+        { sku: 'A', quantity: 2, locationId: 'S1' },
+        { sku: 'B', quantity: 1, locationId: 'S2' },
+      ],
+      ttlSeconds: 60,
+    });
+    expect(reservation).to.include({ id: 'r1', status: 'held', expiresAt: '2026-03-01T10:01:00.000Z' });
+    expect(engine.level('A', 'S1')).to.include({ onHand: 5, reserved: 2, available: 3 });
+    const confirmed = await engine.confirm('r1');
+    expect(confirmed.reservation.status).to.equal('confirmed');
+    expect(engine.level('A', 'S1')).to.include({ onHand: 3, reserved: 0, available: 3 });
+    expect(engine.level('B', 'S2')).to.include({ onHand: 1, reserved: 0 });
+    expect(await codeOf(engine.cancel('r1'))).to.equal('RESERVATION_STATE_CONFLICT');
+  });
+
+  it('sums lines of the same SKU and location before checking', async () => {
+    const { engine } = harness;
+    const code = await codeOf(
+      engine.reserve({
+        lines: [
+          { sku: 'B', quantity: 1, locationId: 'S2' },
+          { sku: 'B', quantity: 2, locationId: 'S2' },
+        ],
+        ttlSeconds: 60,
+      }),
+    );
+    expect(code).to.equal('STOCK_INSUFFICIENT');
+    expect(engine.level('B', 'S2')?.reserved).to.equal(0);
+  });
+
+  it('is all-or-nothing: a short line releases the lines already held and names the shortfall', async () => {
+    const { engine } = harness;
+    try {
+      await engine.reserve({
+        lines: [
+          { sku: 'A', quantity: 2, locationId: 'S1' },
+          { sku: 'B', quantity: 5, locationId: 'S2' },
+        ],
+        ttlSeconds: 60,
+      });
+      expect.fail('should have been refused');
+    } catch (error) {
+      const details = error as { code: string; details: { lines: unknown[] } };
+      expect(details.code).to.equal('STOCK_INSUFFICIENT');
+      expect(details.details.lines).to.deep.equal([
+        { sku: 'B', locationId: 'S2', requested: 5, available: 2 },
+      ]);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(engine.level('A', 'S1')).to.include({ reserved: 0, available: 5 });
+  });
+
+  it('fills partially when asked, saying what was requested', async () => {
+    const { reservation } = await harness.engine.reserve({
+      lines: [{ sku: 'B', quantity: 5, locationId: 'S2' }],
+      ttlSeconds: 60,
+      allowPartial: true,
+    });
+    expect(reservation.lines).to.deep.equal([{ sku: 'B', locationId: 'S2', quantity: 2, requested: 5 }]);
+  });
+
+  it('sources a line without a location from the location with most available', async () => {
+    const { reservation } = await harness.engine.reserve({
+      lines: [{ sku: 'A', quantity: 7 }],
+      ttlSeconds: 60,
+    });
+    expect(reservation.lines).to.deep.equal([{ sku: 'A', locationId: 'W1', quantity: 7 }]);
+    const second = await harness.engine.reserve({ lines: [{ sku: 'A', quantity: 4 }], ttlSeconds: 60 });
+    expect(second.reservation.lines[0]?.locationId).to.equal('S1');
+    expect(
+      await codeOf(harness.engine.reserve({ lines: [{ sku: 'A', quantity: 4 }], ttlSeconds: 60 })),
+    ).to.equal('STOCK_INSUFFICIENT');
+  });
+
+  it('expires a hold at its deadline and not before, releasing its stock; confirm after expiry is refused', async () => {
+    const { engine } = harness;
+    await engine.reserve({ lines: [{ sku: 'A', quantity: 5, locationId: 'S1' }], ttlSeconds: 60 });
+    clock.advance(59_000);
+    expect(await engine.expireDue()).to.equal(0);
+    clock.advance(1_000);
+    expect(await codeOf(engine.confirm('r1'))).to.equal('RESERVATION_EXPIRED');
+    expect(await engine.expireDue()).to.equal(1);
+    expect(engine.reservation('r1')?.status).to.equal('expired');
+    expect(engine.level('A', 'S1')).to.include({ reserved: 0, available: 5 });
+    expect(await codeOf(engine.confirm('r1'))).to.equal('RESERVATION_EXPIRED');
+  });
+
+  it('gives payment-pending its own longer TTL and lets a hold be extended', async () => {
+    const { engine } = harness;
+    await engine.reserve({ lines: [{ sku: 'A', quantity: 1, locationId: 'S1' }], ttlSeconds: 60 });
+    const pending = await engine.markPaymentPending('r1');
+    expect(pending.reservation).to.include({
+      status: 'payment_pending',
+      expiresAt: '2026-03-01T11:00:00.000Z',
+    });
+    const extended = await engine.extend('r1', 7200);
+    expect(extended.reservation.expiresAt).to.equal('2026-03-01T12:00:00.000Z');
+    clock.advance(3_600_000);
+    expect(await engine.expireDue()).to.equal(0);
+    expect((await engine.confirm('r1')).reservation.status).to.equal('confirmed');
+  });
+
+  it('releases holds that expired while the engine was down, at recovery', async () => {
+    await harness.engine.reserve({ lines: [{ sku: 'A', quantity: 3, locationId: 'S1' }], ttlSeconds: 60 });
+    await harness.engine.stop();
+    clock.advance(120_000);
+    const engine = await harness.crashRestart();
+    expect(engine.reservation('r1')?.status).to.equal('expired');
+    expect(engine.level('A', 'S1')).to.include({ reserved: 0, available: 5 });
+    expect(engine.metrics().recovery?.expired).to.equal(1);
+  });
+
+  it('compensates a cart whose saga a crash interrupted before it was placed', async () => {
+    // Append what a crashed saga leaves: a hold for a reservation that was never placed.
+    await harness.engine.stop();
+    const journal = new FileJournal({ dir: journalDir(harness.dir) });
+    await journal.open();
+    const level = harness.engine.level('A', 'S1');
+    await journal.append({
+      stream: 'stock/A/S1',
+      version: (level?.version ?? 0) + 1,
+      events: [
+        {
+          type: 'StockReserved',
+          reservationId: 'ghost',
+          quantity: 4,
+          expiresAt: '2026-03-01T11:00:00.000Z',
+          at: '2026-03-01T10:00:00.000Z',
+        } as { type: string },
+      ],
+      meta: { before: { onHand: 5, reserved: 0, safetyStock: 0 } },
+    });
+    await journal.close();
+    const engine = await harness.crashRestart();
+    expect(engine.level('A', 'S1')).to.include({ reserved: 0, available: 5 });
+    expect(engine.metrics().recovery?.compensated).to.equal(1);
+  });
+
+  it('completes a confirmation whose stock commits a crash interrupted', async () => {
+    await harness.engine.reserve({ lines: [{ sku: 'A', quantity: 2, locationId: 'S1' }], ttlSeconds: 600 });
+    await harness.engine.stop();
+    const journal = new FileJournal({ dir: journalDir(harness.dir) });
+    await journal.open();
+    await journal.append({
+      stream: 'reservation/r1',
+      version: 2,
+      events: [{ type: 'ReservationConfirmed', at: '2026-03-01T10:00:01.000Z' } as { type: string }],
+    });
+    await journal.close();
+    const engine = await harness.crashRestart();
+    expect(engine.reservation('r1')?.status).to.equal('confirmed');
+    expect(engine.level('A', 'S1')).to.include({ onHand: 3, reserved: 0 });
+    expect(engine.metrics().recovery?.completed).to.equal(1);
+  });
+
+  it('marks a reservation at risk when a till sale takes its units', async () => {
+    const { engine } = harness;
+    await engine.reserve({ lines: [{ sku: 'B', quantity: 2, locationId: 'S2' }], ttlSeconds: 600 });
+    const result = await engine.applyStoreEvents('S2', [
+      { seq: 1, type: 'sale', sku: 'B', quantity: 1, occurredAt: '2026-03-01T10:00:00Z' },
+    ]);
+    expect(result).to.deep.include({ applied: 1, duplicates: 0, lastSeq: 1 });
+    for (let i = 0; i < 20 && engine.reservation('r1')?.status !== 'at_risk'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(engine.reservation('r1')?.status).to.equal('at_risk');
+    expect(engine.level('B', 'S2')).to.include({ onHand: 1, reserved: 2, available: 0 });
+    expect(await codeOf(engine.confirm('r1'))).to.equal('RESERVATION_STATE_CONFLICT');
+  });
+});
