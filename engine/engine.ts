@@ -80,6 +80,10 @@ export interface EngineOptions {
   readonly timers?: boolean | undefined;
   /** How long the storage breaker stays open before a trial append. */
   readonly breakerResetMs?: number | undefined;
+  /** A store whose agent sent no event nor heartbeat for this long may be selling offline. */
+  readonly storeSilentAfterMs?: number | undefined;
+  /** Units per stock level a silent store keeps back from online promises until its agent returns. */
+  readonly offlineBuffer?: number | undefined;
 }
 
 export interface StockCommandResult {
@@ -121,6 +125,8 @@ const defaults = {
   paymentPendingTtlSeconds: 3600,
   lowStockThreshold: 5,
   breakerResetMs: 1_000,
+  storeSilentAfterMs: 120_000,
+  offlineBuffer: 2,
 };
 
 const MAX_RESERVATION_LINES = 100;
@@ -194,6 +200,9 @@ export class Engine {
   private timers: NodeJS.Timeout[] = [];
   private lastIdempotencySweep = 0;
   private recoveryReport: RecoveryReport | null = null;
+  /** Last heartbeat or till batch per store (memory only: after a restart, stores get a fresh grace period). */
+  private readonly storeContact = new Map<string, number>();
+  private startedAt = 0;
 
   private constructor(options: EngineOptions) {
     this.journal = options.journal;
@@ -212,6 +221,8 @@ export class Engine {
       paymentPendingTtlSeconds: options.paymentPendingTtlSeconds ?? defaults.paymentPendingTtlSeconds,
       lowStockThreshold: options.lowStockThreshold ?? defaults.lowStockThreshold,
       breakerResetMs: options.breakerResetMs ?? defaults.breakerResetMs,
+      storeSilentAfterMs: options.storeSilentAfterMs ?? defaults.storeSilentAfterMs,
+      offlineBuffer: options.offlineBuffer ?? defaults.offlineBuffer,
       compactJournal: options.compactJournal ?? false,
       partitions: options.partitions ?? DEFAULT_PARTITIONS,
       timers: options.timers ?? true,
@@ -313,6 +324,7 @@ export class Engine {
         this.deadlines.push(Date.parse(reservation.expiresAt), reservation.id);
     }
     this.isReady = true;
+    this.startedAt = this.clock.now();
     const { compensated, completed } = await this.finishInterruptedSagas();
     const expired = await this.expireDue();
     this.recoveryReport = {
@@ -425,9 +437,14 @@ export class Engine {
         if (event.type === 'ReservationAtRisk') {
           const { reservationId } = event;
           setImmediate(() => {
-            this.flagAtRisk(reservationId, ref.sku, ref.locationId).catch((error: unknown) =>
-              this.logger.warn('could not flag reservation at risk', { reservationId, error: String(error) }),
-            );
+            this.flagAtRisk(reservationId, ref.sku, ref.locationId)
+              .then(() => this.resource(reservationId, ref.sku, ref.locationId))
+              .catch((error: unknown) =>
+                this.logger.warn('could not flag reservation at risk', {
+                  reservationId,
+                  error: String(error),
+                }),
+              );
           });
         }
       }
@@ -579,14 +596,22 @@ export class Engine {
 
   level(sku: string, locationId: string): StockLevelView | undefined {
     const state = this.projection.stock(sku, locationId);
-    return state ? levelView(sku, locationId, state) : undefined;
+    return state ? this.liveLevel(sku, locationId, state) : undefined;
+  }
+
+  /** The level as the storefront may promise it now: a silent store's offline buffer is withheld. */
+  private liveLevel(sku: string, locationId: string, state: StockState): StockLevelView {
+    const view = levelView(sku, locationId, state);
+    const staleSince = this.staleSince(locationId);
+    if (staleSince === undefined) return view;
+    return { ...view, available: Math.max(0, view.available - this.settings.offlineBuffer), staleSince };
   }
 
   levelsOf(sku: string): StockLevelView[] {
     const levels: StockLevelView[] = [];
     for (const locationId of this.projection.locationsOf(sku)) {
       const state = this.projection.stock(sku, locationId);
-      if (state) levels.push(levelView(sku, locationId, state));
+      if (state) levels.push(this.liveLevel(sku, locationId, state));
     }
     return levels.sort((a, b) => a.locationId.localeCompare(b.locationId));
   }
@@ -661,7 +686,12 @@ export class Engine {
     for (const locationId of this.projection.locationsOf(sku)) {
       if (exclude.has(locationId) || !this.projection.location(locationId)) continue;
       const state = this.projection.stock(sku, locationId);
-      if (state) candidates.push({ locationId, available: availableOf(state) });
+      if (state) {
+        candidates.push({
+          locationId,
+          available: Math.max(0, availableOf(state) - this.withheldAt(locationId)),
+        });
+      }
     }
     return candidates.sort((a, b) => b.available - a.available || a.locationId.localeCompare(b.locationId));
   }
@@ -730,7 +760,13 @@ export class Engine {
     let failure: unknown;
 
     const hold = async (sku: string, locationId: string, quantity: number): Promise<number> => {
-      await this.runStock(sku, locationId, { type: 'reserve', reservationId: id, quantity, expiresAt });
+      await this.runStock(sku, locationId, {
+        type: 'reserve',
+        reservationId: id,
+        quantity,
+        expiresAt,
+        withhold: this.withheldAt(locationId),
+      });
       return quantity;
     };
     /** Holds the line, or with allowPartial what is available; returns the units held and the shortfall. */
@@ -755,6 +791,7 @@ export class Engine {
       locationId: string | undefined,
       requested: number,
       outcome: { held: number; available: number },
+      pinned = false,
     ) => {
       if (outcome.held > 0 && locationId !== undefined) {
         held.push({
@@ -762,6 +799,7 @@ export class Engine {
           locationId,
           quantity: outcome.held,
           ...(outcome.held < requested ? { requested } : {}),
+          ...(pinned ? { pinned } : {}),
         });
       }
       if (outcome.held < requested) {
@@ -782,6 +820,7 @@ export class Engine {
             line.locationId,
             line.quantity,
             await holdLine(line.sku, line.locationId, line.quantity),
+            true,
           );
         } catch (error) {
           failure ??= error;
@@ -1000,6 +1039,114 @@ export class Engine {
     return { reservation: result, replayed };
   }
 
+  /**
+   * Moves an at-risk line to another location that can hold it: hold there first, then record the
+   * move on the reservation (the decision), then release the old hold. A crash between the steps
+   * leaves a hold that recovery releases, because the reservation's lines say where it really is.
+   * Lines the client pinned to a location (a pickup store) are never moved: they stay at risk.
+   */
+  private async resource(reservationId: string, sku: string, fromLocationId: string): Promise<boolean> {
+    const state = this.projection.reservation(reservationId);
+    const line = state?.lines.find(
+      (candidate) => candidate.sku === sku && candidate.locationId === fromLocationId,
+    );
+    if (!state || state.status !== 'at_risk' || !line || line.pinned) return false;
+    const used = new Set(state.lines.filter((other) => other.sku === sku).map((other) => other.locationId));
+    for (const candidate of this.sourcingCandidates(sku, used)) {
+      if (candidate.available < line.quantity) continue;
+      try {
+        await this.runStock(sku, candidate.locationId, {
+          type: 'reserve',
+          reservationId,
+          quantity: line.quantity,
+          expiresAt: state.expiresAt,
+          withhold: this.withheldAt(candidate.locationId),
+        });
+      } catch (error) {
+        if (isInventoryError(error) && error.code === 'STOCK_INSUFFICIENT') continue;
+        throw error;
+      }
+      const at = this.now();
+      let moved = false;
+      await this.reservationActors.run(reservationStream(reservationId), (current) => {
+        const stillThere = current.lines.some((l) => l.sku === sku && l.locationId === fromLocationId);
+        moved = current.status === 'at_risk' && stillThere;
+        return {
+          events: moved
+            ? [
+                {
+                  type: 'ReservationLineResourced',
+                  sku,
+                  fromLocationId,
+                  toLocationId: candidate.locationId,
+                  at,
+                },
+              ]
+            : [],
+          answer: () => undefined,
+        };
+      });
+      const release = moved
+        ? { location: fromLocationId, reason: 'resourced' as const }
+        : { location: candidate.locationId, reason: 'compensated' as const };
+      await this.followUp(`release ${reservationId} ${sku}@${release.location}`, () =>
+        this.runStock(
+          sku,
+          release.location,
+          { type: 'release', reservationId, reason: release.reason },
+          undefined,
+          true,
+        ),
+      );
+      if (moved)
+        this.logger.info('reservation line re-sourced', {
+          reservationId,
+          sku,
+          fromLocationId,
+          toLocationId: candidate.locationId,
+        });
+      return moved;
+    }
+    this.logger.warn('reservation at risk: no other location can hold it', {
+      reservationId,
+      sku,
+      fromLocationId,
+    });
+    return false;
+  }
+
+  // ---------------------------------------------------------------- silent stores
+
+  /** A store agent says it is alive (and not selling offline). */
+  heartbeat(storeId: string): { storeId: string; lastSeq: number; silentAfterMs: number } {
+    checkId('storeId', storeId);
+    this.requireLocation(storeId);
+    this.storeContact.set(storeId, this.clock.now());
+    return { storeId, lastSeq: this.lastStoreSeq(storeId), silentAfterMs: this.settings.storeSilentAfterMs };
+  }
+
+  /**
+   * When a store's agent last made contact, if it has been silent too long: it may be selling
+   * offline. Stores that never had an agent (no till event, no heartbeat) are not judged.
+   */
+  staleSince(locationId: string): string | undefined {
+    if (this.projection.location(locationId)?.type !== 'store') return undefined;
+    const heartbeat = this.storeContact.get(locationId);
+    const lastEventAt = this.projection.store(locationId).lastEventAt;
+    if (heartbeat === undefined && lastEventAt === null) return undefined;
+    const lastContact = Math.max(
+      heartbeat ?? 0,
+      lastEventAt === null ? 0 : Date.parse(lastEventAt),
+      this.startedAt,
+    );
+    if (this.clock.now() - lastContact <= this.settings.storeSilentAfterMs) return undefined;
+    return isoOf(lastContact);
+  }
+
+  private withheldAt(locationId: string): number {
+    return this.staleSince(locationId) === undefined ? 0 : this.settings.offlineBuffer;
+  }
+
   private async flagAtRisk(reservationId: string, sku: string, locationId: string): Promise<void> {
     const state = this.projection.reservation(reservationId);
     if (!state || !isActive(state.status)) return;
@@ -1068,6 +1215,7 @@ export class Engine {
     this.assertWritable();
     this.requireLocation(storeId);
     events.forEach((event, index) => this.checkStoreEvent(event, index));
+    this.storeContact.set(storeId, this.clock.now());
     const { result, replayed } = await this.idempotent(idempotency, (idem) =>
       this.serialForStore(storeId, () => this.applyStoreBatch(storeId, events, idem)),
     );

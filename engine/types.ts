@@ -23,6 +23,11 @@ export interface StockLevelView {
   readonly available: number;
   readonly version: number;
   readonly updatedAt: string | null;
+  /**
+   * Set when the location is a store whose agent has gone silent: it may be selling offline, so
+   * `available` already withholds the offline buffer. The time is the store's last contact.
+   */
+  readonly staleSince?: string | undefined;
 }
 
 export const reservationStatuses = [
@@ -39,6 +44,8 @@ export interface ReservationLineView {
   readonly sku: string;
   readonly locationId: string;
   readonly quantity: number;
+  readonly requested?: number | undefined;
+  readonly pinned?: boolean | undefined;
 }
 
 export interface ReservationView {

@@ -11,6 +11,8 @@ export interface ReservationLine {
   readonly quantity: number;
   /** What the cart asked for, when a partial fill held less. */
   readonly requested?: number | undefined;
+  /** The client chose this location (a pickup store): the engine never moves the line elsewhere. */
+  readonly pinned?: boolean | undefined;
 }
 
 export type ReservationEvent =

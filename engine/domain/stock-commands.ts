@@ -42,6 +42,8 @@ export type StockCommand =
       readonly reservationId: string;
       readonly quantity: number;
       readonly expiresAt: string;
+      /** Units not to promise online on top of safety stock (the offline buffer of a silent store). */
+      readonly withhold?: number | undefined;
     } & CommandMeta)
   | ({
       readonly type: 'release';
@@ -190,7 +192,7 @@ export function decide(command: StockCommand, state: StockState): StockEvent[] {
           },
         );
       }
-      const available = availableOf(state);
+      const available = Math.max(0, availableOf(state) - (command.withhold ?? 0));
       if (command.quantity > available) {
         throw new InventoryError(
           'STOCK_INSUFFICIENT',

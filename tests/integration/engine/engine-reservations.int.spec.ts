@@ -85,7 +85,9 @@ describe('engine: reservations', () => {
       ttlSeconds: 60,
       allowPartial: true,
     });
-    expect(reservation.lines).to.deep.equal([{ sku: 'B', locationId: 'S2', quantity: 2, requested: 5 }]);
+    expect(reservation.lines).to.deep.equal([
+      { sku: 'B', locationId: 'S2', quantity: 2, requested: 5, pinned: true },
+    ]);
   });
 
   it('sources a line without a location from the location with most available', async () => {
@@ -182,7 +184,7 @@ describe('engine: reservations', () => {
     expect(engine.metrics().recovery?.completed).to.equal(1);
   });
 
-  it('marks a reservation at risk when a till sale takes its units', async () => {
+  it('marks a pinned reservation at risk when a till sale takes its units', async () => {
     const { engine } = harness;
     await engine.reserve({ lines: [{ sku: 'B', quantity: 2, locationId: 'S2' }], ttlSeconds: 600 });
     const result = await engine.applyStoreEvents('S2', [
@@ -195,5 +197,71 @@ describe('engine: reservations', () => {
     expect(engine.reservation('r1')?.status).to.equal('at_risk');
     expect(engine.level('B', 'S2')).to.include({ onHand: 1, reserved: 2, available: 0 });
     expect(await codeOf(engine.confirm('r1'))).to.equal('RESERVATION_STATE_CONFLICT');
+  });
+
+  const settle = async (engine: Harness['engine'], id: string, status: string) => {
+    for (let i = 0; i < 100 && engine.reservation(id)?.status !== status; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+
+  it('re-sources a sourced line from another location when a till sale takes its units', async () => {
+    const { engine } = harness;
+    await engine.execute('C', 'S1', { type: 'receive', quantity: 4 });
+    await engine.execute('C', 'S2', { type: 'receive', quantity: 3 });
+    const { reservation } = await engine.reserve({ lines: [{ sku: 'C', quantity: 2 }], ttlSeconds: 600 });
+    expect(reservation.lines[0]?.locationId).to.equal('S1');
+    await engine.applyStoreEvents('S1', [
+      { seq: 1, type: 'sale', sku: 'C', quantity: 3, occurredAt: '2026-03-01T10:00:00Z' },
+    ]);
+    for (let i = 0; i < 100 && engine.reservation('r1')?.lines[0]?.locationId !== 'S2'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    for (let i = 0; i < 100 && engine.level('C', 'S1')?.reserved !== 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(engine.reservation('r1')).to.deep.include({ status: 'held' });
+    expect(engine.reservation('r1')?.lines).to.deep.equal([{ sku: 'C', locationId: 'S2', quantity: 2 }]);
+    expect(engine.level('C', 'S1')).to.include({ onHand: 1, reserved: 0 });
+    expect(engine.level('C', 'S2')).to.include({ onHand: 3, reserved: 2, available: 1 });
+    expect((await engine.confirm('r1')).reservation.status).to.equal('confirmed');
+  });
+
+  it('leaves a pinned or unsourceable line at risk, needing attention', async () => {
+    const { engine } = harness;
+    await engine.reserve({ lines: [{ sku: 'B', quantity: 2, locationId: 'S2' }], ttlSeconds: 600 });
+    await engine.execute('B', 'S1', { type: 'receive', quantity: 9 });
+    await engine.applyStoreEvents('S2', [
+      { seq: 1, type: 'sale', sku: 'B', quantity: 1, occurredAt: '2026-03-01T10:00:00Z' },
+    ]);
+    await settle(engine, 'r1', 'at_risk');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(engine.reservation('r1')?.status).to.equal('at_risk');
+    expect(engine.reservation('r1')?.lines[0]?.locationId).to.equal('S2');
+    expect(engine.level('B', 'S2')).to.include({ onHand: 1, reserved: 2, available: 0 });
+    expect(engine.level('B', 'S1')?.reserved).to.equal(0);
+    expect(await codeOf(engine.confirm('r1'))).to.equal('RESERVATION_STATE_CONFLICT');
+    expect((await engine.cancel('r1')).reservation.status).to.equal('cancelled');
+    expect(engine.level('B', 'S2')).to.include({ reserved: 0 });
+  });
+
+  it('withholds an offline buffer at a store whose agent went silent, until it is heard again', async () => {
+    const { engine } = harness;
+    await engine.applyStoreEvents('S1', [
+      { seq: 1, type: 'sale', sku: 'A', quantity: 1, occurredAt: '2026-03-01T10:00:00Z' },
+    ]);
+    expect(engine.level('A', 'S1')).to.include({ onHand: 4, available: 4 });
+    expect(engine.level('A', 'S1')?.staleSince).to.equal(undefined);
+    clock.advance(121_000);
+    expect(engine.level('A', 'S1')).to.include({ available: 2, staleSince: '2026-03-01T10:00:00.000Z' });
+    expect(engine.level('A', 'W1')?.staleSince, 'warehouses have no agent to go silent').to.equal(undefined);
+    expect(
+      await codeOf(engine.reserve({ lines: [{ sku: 'A', quantity: 3, locationId: 'S1' }], ttlSeconds: 60 })),
+    ).to.equal('STOCK_INSUFFICIENT');
+    engine.heartbeat('S1');
+    expect(engine.level('A', 'S1')).to.include({ available: 4 });
+    expect(
+      (await engine.reserve({ lines: [{ sku: 'A', quantity: 3, locationId: 'S1' }], ttlSeconds: 60 }))
+        .reservation.status,
+    ).to.equal('held');
   });
 });
