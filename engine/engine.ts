@@ -23,7 +23,7 @@ import {
 import type { ReservationEvent } from './domain/reservation.js';
 import { adjustmentReasons } from './domain/stock.js';
 import type { AdjustmentReason, ReleaseReason, StockEvent, StockState } from './domain/stock.js';
-import { availableOf, evolve, initialStockState } from './domain/stock.js';
+import { availableOf, evolve, holdsOf, initialStockState } from './domain/stock.js';
 import type { StockCommand } from './domain/stock-commands.js';
 import { decide, MAX_QUANTITY } from './domain/stock-commands.js';
 import { InventoryError, isInventoryError } from './errors.js';
@@ -349,7 +349,7 @@ export class Engine {
     for (const [stream, state] of this.projection.entries<StockState>('stock/')) {
       const ref = parseStream(stream);
       if (ref?.kind !== 'stock') continue;
-      for (const [reservationId, hold] of Object.entries(state.holds)) {
+      for (const [reservationId, hold] of holdsOf(state.holds)) {
         const reservation = this.projection.reservation(reservationId);
         const release = (reason: ReleaseReason) => () =>
           this.runStock(ref.sku, ref.locationId, { type: 'release', reservationId, reason }, undefined, true);

@@ -2,7 +2,7 @@
 // command, the events that happen, or an InventoryError saying why not. Time arrives in `at`.
 import { InventoryError } from '../errors.js';
 import type { AdjustmentReason, ReleaseReason, StockEvent, StockState, StoreSource } from './stock.js';
-import { availableOf } from './stock.js';
+import { availableOf, holdOf, holdsOf } from './stock.js';
 
 /** Upper bound for any quantity or count: a sanity limit far above any real shelf. */
 export const MAX_QUANTITY = 1_000_000_000;
@@ -75,7 +75,7 @@ function holdsAtRisk(state: StockState, nextOnHand: number, at: string): StockEv
   let shortBy = state.reserved - Math.max(0, nextOnHand);
   if (shortBy <= 0) return [];
   const events: StockEvent[] = [];
-  const newestFirst = Object.entries(state.holds).reverse();
+  const newestFirst = holdsOf(state.holds).reverse();
   for (const [reservationId, hold] of newestFirst) {
     if (shortBy <= 0) break;
     if (!hold.atRisk) {
@@ -183,7 +183,7 @@ export function decide(command: StockCommand, state: StockState): StockEvent[] {
       return [{ type: 'SafetyStockSet', safetyStock: command.safetyStock, ...movement(command) }];
     case 'reserve': {
       checkQuantity('quantity', command.quantity, 1);
-      if (state.holds[command.reservationId]) {
+      if (holdOf(state.holds, command.reservationId)) {
         throw new InventoryError(
           'RESERVATION_EXISTS',
           `reservation ${command.reservationId} already holds stock here`,
@@ -215,7 +215,7 @@ export function decide(command: StockCommand, state: StockState): StockEvent[] {
     }
     case 'release': {
       // Releasing a hold that is not here is a no-op: compensation and recovery may repeat it safely.
-      const hold = state.holds[command.reservationId];
+      const hold = holdOf(state.holds, command.reservationId);
       if (!hold) return [];
       return [
         {
@@ -228,7 +228,7 @@ export function decide(command: StockCommand, state: StockState): StockEvent[] {
       ];
     }
     case 'commit': {
-      const hold = state.holds[command.reservationId];
+      const hold = holdOf(state.holds, command.reservationId);
       if (!hold) return [];
       return [
         { type: 'ReservationCommitted', reservationId: command.reservationId, quantity: hold.quantity, at },

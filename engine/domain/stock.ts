@@ -67,6 +67,53 @@ export interface Hold {
   readonly quantity: number;
   readonly expiresAt: string;
   readonly atRisk: boolean;
+  /** The level's version when the hold was taken: orders holds oldest to newest. */
+  readonly order: number;
+}
+
+/**
+ * Active holds by reservation id, split into buckets by a hash of the id. A flash sale puts
+ * thousands of holds on one level; with buckets, taking or releasing one copies a single small
+ * bucket instead of every hold, keeping each change cheap while the state stays immutable.
+ */
+export type Holds = Readonly<Record<number, Readonly<Record<string, Hold>>>>;
+
+const HOLD_BUCKETS = 64;
+
+function bucketOf(reservationId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < reservationId.length; i++) {
+    hash ^= reservationId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % HOLD_BUCKETS;
+}
+
+export const holdOf = (holds: Holds, reservationId: string): Hold | undefined =>
+  holds[bucketOf(reservationId)]?.[reservationId];
+
+function withHold(holds: Holds, reservationId: string, hold: Hold): Holds {
+  const bucket = bucketOf(reservationId);
+  return { ...holds, [bucket]: { ...holds[bucket], [reservationId]: hold } };
+}
+
+function withoutHold(holds: Holds, reservationId: string): Holds {
+  const bucket = bucketOf(reservationId);
+  const current = holds[bucket];
+  if (!current || !(reservationId in current)) return holds;
+  const nextBucket = { ...current };
+  delete nextBucket[reservationId];
+  const next: Record<number, Readonly<Record<string, Hold>>> = { ...holds };
+  if (Object.keys(nextBucket).length > 0) next[bucket] = nextBucket;
+  else delete next[bucket];
+  return next;
+}
+
+/** Every active hold as [reservationId, hold], oldest first. */
+export function holdsOf(holds: Holds): [string, Hold][] {
+  const all: [string, Hold][] = [];
+  for (const bucket of Object.values(holds)) all.push(...Object.entries(bucket));
+  return all.sort((a, b) => a[1].order - b[1].order);
 }
 
 export interface StockState {
@@ -76,7 +123,7 @@ export interface StockState {
   readonly safetyStock: number;
   /** Number of events applied to this stock level: its optimistic-concurrency version. */
   readonly version: number;
-  readonly holds: Readonly<Record<string, Hold>>;
+  readonly holds: Holds;
   readonly updatedAt: string | null;
 }
 
@@ -92,12 +139,6 @@ export const initialStockState: StockState = Object.freeze({
 /** Units the storefront may still promise: never negative. */
 export const availableOf = (state: StockState): number =>
   Math.max(0, state.onHand - state.reserved - state.safetyStock);
-
-const withoutHold = (holds: Readonly<Record<string, Hold>>, reservationId: string): Record<string, Hold> => {
-  const next = { ...holds };
-  delete next[reservationId];
-  return next;
-};
 
 export function evolve(state: StockState, event: StockEvent): StockState {
   const version = state.version + 1;
@@ -117,10 +158,12 @@ export function evolve(state: StockState, event: StockEvent): StockState {
       return {
         ...state,
         reserved: state.reserved + event.quantity,
-        holds: {
-          ...state.holds,
-          [event.reservationId]: { quantity: event.quantity, expiresAt: event.expiresAt, atRisk: false },
-        },
+        holds: withHold(state.holds, event.reservationId, {
+          quantity: event.quantity,
+          expiresAt: event.expiresAt,
+          atRisk: false,
+          order: version,
+        }),
         version,
         updatedAt,
       };
@@ -142,8 +185,10 @@ export function evolve(state: StockState, event: StockEvent): StockState {
         updatedAt,
       };
     case 'ReservationAtRisk': {
-      const hold = state.holds[event.reservationId];
-      const holds = hold ? { ...state.holds, [event.reservationId]: { ...hold, atRisk: true } } : state.holds;
+      const hold = holdOf(state.holds, event.reservationId);
+      const holds = hold
+        ? withHold(state.holds, event.reservationId, { ...hold, atRisk: true })
+        : state.holds;
       return { ...state, holds, version, updatedAt };
     }
     default: {
