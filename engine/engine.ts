@@ -367,7 +367,12 @@ export class Engine {
           !reservation.lines.some((line) => line.sku === ref.sku && line.locationId === ref.locationId)
         ) {
           steps.push({ kind: 'complete', run: release('resourced') });
-        } else if (hold.atRisk && reservation.status !== 'at_risk') {
+        } else if (
+          hold.atRisk &&
+          !reservation.lines.some(
+            (line) => line.sku === ref.sku && line.locationId === ref.locationId && line.atRisk,
+          )
+        ) {
           steps.push({
             kind: 'complete',
             run: () => this.flagAtRisk(reservationId, ref.sku, ref.locationId),
@@ -1050,7 +1055,7 @@ export class Engine {
     const line = state?.lines.find(
       (candidate) => candidate.sku === sku && candidate.locationId === fromLocationId,
     );
-    if (!state || state.status !== 'at_risk' || !line || line.pinned) return false;
+    if (!state || state.status !== 'at_risk' || !line?.atRisk || line.pinned) return false;
     const used = new Set(state.lines.filter((other) => other.sku === sku).map((other) => other.locationId));
     for (const candidate of this.sourcingCandidates(sku, used)) {
       if (candidate.available < line.quantity) continue;
@@ -1068,24 +1073,19 @@ export class Engine {
       }
       const at = this.now();
       let moved = false;
-      await this.reservationActors.run(reservationStream(reservationId), (current) => {
-        const stillThere = current.lines.some((l) => l.sku === sku && l.locationId === fromLocationId);
-        moved = current.status === 'at_risk' && stillThere;
-        return {
-          events: moved
-            ? [
-                {
-                  type: 'ReservationLineResourced',
-                  sku,
-                  fromLocationId,
-                  toLocationId: candidate.locationId,
-                  at,
-                },
-              ]
-            : [],
-          answer: () => undefined,
-        };
-      });
+      await this.reservationActors
+        .run(reservationStream(reservationId), (current) => {
+          const events = decideReservation(
+            { type: 'resource', sku, fromLocationId, toLocationId: candidate.locationId, at },
+            current,
+          );
+          moved = true;
+          return { events, answer: () => undefined };
+        })
+        .catch((error: unknown) => {
+          // The reservation moved on (cancelled, expired, already re-sourced): give the new hold back.
+          if (!isInventoryError(error) || error.code !== 'RESERVATION_STATE_CONFLICT') throw error;
+        });
       const release = moved
         ? { location: fromLocationId, reason: 'resourced' as const }
         : { location: candidate.locationId, reason: 'compensated' as const };

@@ -13,6 +13,8 @@ export interface ReservationLine {
   readonly requested?: number | undefined;
   /** The client chose this location (a pickup store): the engine never moves the line elsewhere. */
   readonly pinned?: boolean | undefined;
+  /** A till sale or count took units this line held; it needs re-sourcing before confirmation. */
+  readonly atRisk?: boolean | undefined;
 }
 
 export type ReservationEvent =
@@ -55,6 +57,8 @@ export interface ReservationState {
   readonly reference?: string | undefined;
   readonly version: number;
   readonly updatedAt: string | null;
+  /** The status to return to once no line is at risk any more. */
+  readonly resumeStatus?: 'held' | 'payment_pending' | undefined;
 }
 
 export const initialReservationState = (id: string): ReservationState => ({
@@ -103,6 +107,7 @@ export const reservationLifecycle = setup({
       },
     },
     at_risk: {
+      // RESOURCED leaves at_risk once no line is at risk; the fold returns to held or payment_pending.
       on: { RESOURCED: 'held', AT_RISK: 'at_risk', CANCEL: 'cancelled', EXPIRE: 'expired' },
     },
     confirmed: { type: 'final' },
@@ -154,19 +159,33 @@ export function evolveReservation(state: ReservationState, event: ReservationEve
     case 'ReservationExpired':
       return { ...state, status: 'expired', version, updatedAt };
     case 'ReservationFlaggedAtRisk':
-      return { ...state, status: 'at_risk', version, updatedAt };
-    case 'ReservationLineResourced':
       return {
         ...state,
-        status: 'held',
+        status: 'at_risk',
+        resumeStatus:
+          state.status === 'held' || state.status === 'payment_pending' ? state.status : state.resumeStatus,
         lines: state.lines.map((line) =>
-          line.sku === event.sku && line.locationId === event.fromLocationId
-            ? { ...line, locationId: event.toLocationId }
-            : line,
+          line.sku === event.sku && line.locationId === event.locationId ? { ...line, atRisk: true } : line,
         ),
         version,
         updatedAt,
       };
+    case 'ReservationLineResourced': {
+      const lines = state.lines.map((line) => {
+        if (line.sku !== event.sku || line.locationId !== event.fromLocationId) return line;
+        const { atRisk: _cleared, ...rest } = line;
+        return { ...rest, locationId: event.toLocationId };
+      });
+      const stillAtRisk = lines.some((line) => line.atRisk);
+      return {
+        ...state,
+        status: stillAtRisk ? 'at_risk' : (state.resumeStatus ?? 'held'),
+        resumeStatus: stillAtRisk ? state.resumeStatus : undefined,
+        lines,
+        version,
+        updatedAt,
+      };
+    }
     default: {
       const _exhaustive: never = event;
       return _exhaustive;
@@ -180,7 +199,14 @@ export type ReservationCommand =
   | { readonly type: 'confirm'; readonly at: string }
   | { readonly type: 'cancel'; readonly at: string }
   | { readonly type: 'expire'; readonly at: string }
-  | { readonly type: 'flagAtRisk'; readonly sku: string; readonly locationId: string; readonly at: string };
+  | { readonly type: 'flagAtRisk'; readonly sku: string; readonly locationId: string; readonly at: string }
+  | {
+      readonly type: 'resource';
+      readonly sku: string;
+      readonly fromLocationId: string;
+      readonly toLocationId: string;
+      readonly at: string;
+    };
 
 const lifecycleEventOf = {
   markPaymentPending: 'PAYMENT_PENDING',
@@ -189,12 +215,22 @@ const lifecycleEventOf = {
   cancel: 'CANCEL',
   expire: 'EXPIRE',
   flagAtRisk: 'AT_RISK',
+  resource: 'RESOURCED',
 } as const satisfies Record<ReservationCommand['type'], LifecycleEvent['type']>;
+
+const later = (a: string, b: string): string => (Date.parse(a) >= Date.parse(b) ? a : b);
+
+const lineAt = (state: ReservationState, sku: string, locationId: string): ReservationLine | undefined =>
+  state.lines.find((line) => line.sku === sku && line.locationId === locationId);
+
+/** Commands that keep working after the deadline: giving up a hold, and bookkeeping of its lines. */
+const allowedAfterDeadline = new Set<ReservationCommand['type']>(['cancel', 'flagAtRisk', 'resource']);
 
 /**
  * Decides a lifecycle command. Time-sensitive rules compare ISO instants from the command (`at`),
  * never a clock: an expired hold cannot be confirmed or extended even if the expiry worker has not
  * run yet, and `expire` before the deadline is refused, so a clock jump cannot expire a hold early.
+ * A reservation is confirmable only when none of its lines is at risk.
  */
 export function decideReservation(command: ReservationCommand, state: ReservationState): ReservationEvent[] {
   if (state.status === 'none') {
@@ -205,18 +241,38 @@ export function decideReservation(command: ReservationCommand, state: Reservatio
   const pastDeadline = Date.parse(command.at) >= Date.parse(state.expiresAt);
   if (command.type === 'expire') {
     if (!isActive(state.status) || !pastDeadline) return [];
-  } else if (
-    pastDeadline &&
-    isActive(state.status) &&
-    command.type !== 'cancel' &&
-    command.type !== 'flagAtRisk'
-  ) {
+  } else if (pastDeadline && isActive(state.status) && !allowedAfterDeadline.has(command.type)) {
     throw new InventoryError('RESERVATION_EXPIRED', `reservation ${state.id} expired at ${state.expiresAt}`, {
       reservationId: state.id,
       expiresAt: state.expiresAt,
     });
   }
-  if (command.type === 'flagAtRisk' && state.status === 'at_risk') return [];
+  if (command.type === 'flagAtRisk') {
+    // Only a line this reservation holds there, once per line, while the hold is alive.
+    const line = lineAt(state, command.sku, command.locationId);
+    if (!isActive(state.status) || !line || line.atRisk) return [];
+  }
+  if (command.type === 'resource') {
+    const line = lineAt(state, command.sku, command.fromLocationId);
+    if (state.status !== 'at_risk' || !line?.atRisk || line.pinned) {
+      throw new InventoryError(
+        'RESERVATION_STATE_CONFLICT',
+        `reservation ${state.id} has no movable at-risk line there`,
+        {
+          reservationId: state.id,
+          status: state.status,
+        },
+      );
+    }
+  }
+  // Neither extending nor going to payment ever shortens a hold.
+  if (
+    command.type === 'extend' &&
+    isActive(state.status) &&
+    Date.parse(command.expiresAt) <= Date.parse(state.expiresAt)
+  ) {
+    if (state.status !== 'at_risk') return [];
+  }
   const next = nextStatus(state.status, lifecycleEventOf[command.type]);
   if (next === null) {
     const code = state.status === 'expired' ? 'RESERVATION_EXPIRED' : 'RESERVATION_STATE_CONFLICT';
@@ -227,9 +283,17 @@ export function decideReservation(command: ReservationCommand, state: Reservatio
   }
   switch (command.type) {
     case 'markPaymentPending':
-      return [{ type: 'ReservationPaymentPending', expiresAt: command.expiresAt, at: command.at }];
+      return [
+        {
+          type: 'ReservationPaymentPending',
+          expiresAt: later(command.expiresAt, state.expiresAt),
+          at: command.at,
+        },
+      ];
     case 'extend':
-      return [{ type: 'ReservationExtended', expiresAt: command.expiresAt, at: command.at }];
+      return [
+        { type: 'ReservationExtended', expiresAt: later(command.expiresAt, state.expiresAt), at: command.at },
+      ];
     case 'confirm':
       return [{ type: 'ReservationConfirmed', at: command.at }];
     case 'cancel':
@@ -242,6 +306,16 @@ export function decideReservation(command: ReservationCommand, state: Reservatio
           type: 'ReservationFlaggedAtRisk',
           sku: command.sku,
           locationId: command.locationId,
+          at: command.at,
+        },
+      ];
+    case 'resource':
+      return [
+        {
+          type: 'ReservationLineResourced',
+          sku: command.sku,
+          fromLocationId: command.fromLocationId,
+          toLocationId: command.toLocationId,
           at: command.at,
         },
       ];

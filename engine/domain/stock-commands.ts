@@ -118,6 +118,11 @@ export function decide(command: StockCommand, state: StockState): StockEvent[] {
   switch (command.type) {
     case 'receive':
       checkQuantity('quantity', command.quantity, 1);
+      if (state.onHand + command.quantity > MAX_QUANTITY) {
+        throw new InventoryError('QUANTITY_OUT_OF_RANGE', `on-hand would exceed ${MAX_QUANTITY}`, {
+          field: 'quantity',
+        });
+      }
       return [
         {
           type: 'StockReceived',
