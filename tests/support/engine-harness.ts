@@ -18,6 +18,9 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
+const ignore = () => undefined;
+const quiet = { info: ignore, warn: ignore, error: ignore };
+
 export const journalDir = (dir: string) => join(dir, 'journal');
 export const snapshotDir = (dir: string) => join(dir, 'snapshots');
 
@@ -28,7 +31,7 @@ export async function startEngine(
   const open = (extra: Partial<EngineOptions> = {}) => {
     const { fileOps, withSnapshots, ...engineOptions } = options;
     return Engine.start({
-      journal: new FileJournal({ dir: journalDir(dir), ...(fileOps ? { fileOps } : {}) }),
+      journal: new FileJournal({ dir: journalDir(dir), logger: quiet, ...(fileOps ? { fileOps } : {}) }),
       ...(withSnapshots === false ? {} : { snapshots: new LowdbSnapshotStore({ dir: snapshotDir(dir) }) }),
       timers: false,
       ...engineOptions,
