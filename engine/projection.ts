@@ -120,44 +120,29 @@ export class Projection {
 
   /** Applies one durable record. Records must arrive in journal order. */
   apply(record: JournalRecord): void {
-    const ref = parseStream(record.stream);
-    if (!ref) throw new Error(`record ${record.seq}: unknown stream ${record.stream}`);
-    switch (ref.kind) {
-      case 'stock': {
-        let state = this.get<StockState>(record.stream) ?? initialStockState;
-        for (const event of record.events as readonly StockEvent[]) {
-          state = evolve(state, event);
-          if ('source' in event && event.source) {
-            const progress = this.store(event.source.storeId);
-            if (event.source.seq > progress.lastSeq) {
-              this.set(storeKey(event.source.storeId), { lastSeq: event.source.seq, lastEventAt: event.at });
-            }
-          }
-        }
-        this.set(record.stream, state);
-        break;
+    const stream = record.stream;
+    // Stock records are nearly all of the journal: one partition lookup, no parsing.
+    const slash = stream.indexOf('/', 6);
+    if (
+      stream.startsWith('stock/') &&
+      slash > 6 &&
+      slash < stream.length - 1 &&
+      stream.indexOf('/', slash + 1) === -1
+    ) {
+      const index = partitionOf(stream, this.partitionCount);
+      const partition = this.partitions[index] as Map<string, unknown>;
+      const previous = partition.get(stream) as StockState | undefined;
+      let state = previous ?? initialStockState;
+      for (const event of record.events as readonly StockEvent[]) {
+        state = evolve(state, event);
+        const source = 'source' in event ? event.source : undefined;
+        if (source !== undefined) this.advanceStore(source.storeId, source.seq, event.at);
       }
-      case 'reservation': {
-        let state = this.get<ReservationState>(record.stream) ?? initialReservationState(ref.id);
-        for (const event of record.events as readonly ReservationEvent[])
-          state = evolveReservation(state, event);
-        this.set(record.stream, state);
-        break;
-      }
-      case 'location': {
-        let state = this.get<LocationState>(record.stream);
-        for (const event of record.events as readonly LocationEvent[])
-          state = evolveLocation(state, ref.id, event);
-        this.set(record.stream, state);
-        break;
-      }
-      case 'store':
-      case 'idempotency':
-        throw new Error(`record ${record.seq}: ${ref.kind} is not a journal stream`);
-      default: {
-        const _exhaustive: never = ref;
-        return _exhaustive;
-      }
+      if (previous === undefined) this.index(stream);
+      partition.set(stream, state);
+      this.dirty.add(index);
+    } else {
+      this.applyOther(record);
     }
     const idempotency = record.meta?.['idempotency'] as IdempotencyMeta | undefined;
     if (idempotency) {
@@ -168,6 +153,39 @@ export class Projection {
       } satisfies IdempotencyEntry);
     }
     this.lastSeq = record.seq;
+  }
+
+  private advanceStore(storeId: string, seq: number, at: string): void {
+    if (seq > this.store(storeId).lastSeq) this.set(storeKey(storeId), { lastSeq: seq, lastEventAt: at });
+  }
+
+  private applyOther(record: JournalRecord): void {
+    const ref = parseStream(record.stream);
+    if (!ref) throw new Error(`record ${record.seq}: unknown stream ${record.stream}`);
+    switch (ref.kind) {
+      case 'reservation': {
+        let state = this.get<ReservationState>(record.stream) ?? initialReservationState(ref.id);
+        for (const event of record.events as readonly ReservationEvent[])
+          state = evolveReservation(state, event);
+        this.set(record.stream, state);
+        return;
+      }
+      case 'location': {
+        let state = this.get<LocationState>(record.stream);
+        for (const event of record.events as readonly LocationEvent[])
+          state = evolveLocation(state, ref.id, event);
+        this.set(record.stream, state);
+        return;
+      }
+      case 'stock':
+      case 'store':
+      case 'idempotency':
+        throw new Error(`record ${record.seq}: ${ref.kind} is not a journal stream here`);
+      default: {
+        const _exhaustive: never = ref;
+        return _exhaustive;
+      }
+    }
   }
 
   /** The partitions changed since the last call, copied (values are immutable, so a shallow copy is exact). */

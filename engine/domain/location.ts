@@ -35,7 +35,7 @@ export function evolveLocation(
       return { id, name: event.name, type: event.locationType, version, updatedAt: event.at };
     default: {
       const _exhaustive: never = event;
-      return _exhaustive;
+      throw new Error(`unknown event type ${(_exhaustive as { type: string }).type}`);
     }
   }
 }

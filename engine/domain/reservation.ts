@@ -188,7 +188,7 @@ export function evolveReservation(state: ReservationState, event: ReservationEve
     }
     default: {
       const _exhaustive: never = event;
-      return _exhaustive;
+      throw new Error(`unknown event type ${(_exhaustive as { type: string }).type}`);
     }
   }
 }

@@ -193,7 +193,7 @@ export function evolve(state: StockState, event: StockEvent): StockState {
     }
     default: {
       const _exhaustive: never = event;
-      return _exhaustive;
+      throw new Error(`unknown event type ${(_exhaustive as { type: string }).type}`);
     }
   }
 }
