@@ -12,6 +12,13 @@ export interface JournalEntry {
   readonly events: readonly { readonly type: string }[];
   /** Data that travels with the effect, such as the idempotency key and the answer it guards. */
   readonly meta?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Names this record takes for good, such as `store/S1/42` (a till event's sequence number) or
+   * `idempotency/<key>`. A journal shared by several writers refuses, with APPEND_CONFLICT, an entry
+   * whose claim an earlier record already took, exactly as it refuses a taken (stream, version).
+   * A journal with a single writer needs no check: the engine never claims a name twice.
+   */
+  readonly claims?: readonly string[] | undefined;
 }
 
 /** A durable record as read back: the entry plus its global position and append time. */
@@ -51,4 +58,11 @@ export interface Journal {
   compact(upToSeq: number): Promise<{ removedSegments: number }>;
   readonly stats: JournalStats;
   close(): Promise<void>;
+  /**
+   * Shared journals only: calls back with the newest sequence number whenever any writer (this
+   * process or another) appends, so every engine node can apply every record in order.
+   */
+  watch?(listener: (lastSeq: number) => void): Promise<() => Promise<void>>;
+  /** Shared journals only: the newest committed sequence number, read from storage now. */
+  headSeq?(): Promise<number>;
 }

@@ -78,6 +78,7 @@ interface PendingAppend {
   readonly at: string;
   readonly eventsJson: string;
   readonly metaJson: string | null;
+  readonly claimsJson: string | null;
   readonly resolve: (record: JournalRecord) => void;
   readonly reject: (error: Error) => void;
 }
@@ -100,6 +101,7 @@ const unavailable = (message: string, cause?: unknown): InventoryError => {
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** A NUL character or a lone UTF-16 surrogate: valid in a JS string, refused in a jsonb string. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE_CHAR = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** The first string (key or value) in a JSON value that jsonb cannot store, or undefined. */
@@ -182,14 +184,12 @@ export class PgJournal implements Journal {
       throw new RangeError('maxBatch must be a positive integer');
     const s = this.#schema;
     this.#appendSql =
-      `SELECT o_head, o_conflicts FROM ${s}.journal_append` +
-      '($1::text[], $2::int[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text)';
+      `SELECT o_head, o_conflicts FROM ${s}.journal_append_claims` +
+      '($1::text[], $2::int[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::text)';
     // `at` as the exact ISO-8601 text the engine was given (stored with millisecond precision, in UTC).
     const columns = `seq, stream, version, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, events, meta`;
     this.#readSql = `SELECT ${columns} FROM ${s}.journal WHERE seq >= $1 ORDER BY seq LIMIT $2`;
-    this.#readStreamSql =
-      `SELECT ${columns} FROM ${s}.journal WHERE stream = $1 AND version > $2 ` +
-      'ORDER BY version LIMIT $3';
+    this.#readStreamSql = `SELECT ${columns} FROM ${s}.journal WHERE stream = $1 AND version > $2 ORDER BY version LIMIT $3`;
   }
 
   /** Sequence number of the last durable record this instance knows of (max at open, then its own appends). */
@@ -270,7 +270,9 @@ export class PgJournal implements Journal {
     const at = this.#now().toISOString();
     this.#appends++;
     return new Promise<JournalRecord>((resolve, reject) => {
-      this.#queue.push({ entry, at, eventsJson, metaJson, resolve, reject });
+      const claimsJson =
+        entry.claims === undefined || entry.claims.length === 0 ? null : JSON.stringify(entry.claims);
+      this.#queue.push({ entry, at, eventsJson, metaJson, claimsJson, resolve, reject });
       if (!this.#flushing) {
         this.#flushing = true;
         this.#flushDone = this.#flushLoop();
@@ -311,7 +313,9 @@ export class PgJournal implements Journal {
     const ats: string[] = [];
     const events: string[] = [];
     const metas: (string | null)[] = [];
+    const claims: (string | null)[] = [];
     for (const pending of batch) {
+      claims.push(pending.claimsJson);
       streams.push(pending.entry.stream);
       versions.push(pending.entry.version);
       ats.push(pending.at);
@@ -322,7 +326,7 @@ export class PgJournal implements Journal {
     const result = await pool.query<{ o_head: string; o_conflicts: number[] }>({
       name: `journal_append:${this.#schema}`,
       text: this.#appendSql,
-      values: [streams, versions, ats, events, metas, this.#channel],
+      values: [streams, versions, ats, events, metas, claims, this.#channel],
     });
     // Committed: acknowledge. Accepted entries took head + 1, head + 2, … in batch order.
     const row = result.rows[0];
@@ -335,9 +339,10 @@ export class PgJournal implements Journal {
       if (conflicts.has(index)) {
         this.#conflicts++;
         const error = new InventoryError(
-          'VERSION_CONFLICT',
-          `stream ${stream} already has version ${version}: another writer got there first`,
+          'APPEND_CONFLICT',
+          `stream ${stream} version ${version} or one of its claims was written first by another writer`,
           { stream, version },
+          0,
         );
         settle.push(() => pending.reject(error));
         return;
@@ -448,6 +453,36 @@ export class PgJournal implements Journal {
    * seq <= upToSeq, in one transaction. The database has no segments: each record is its own unit, so
    * `removedSegments` counts records (also given as `removedRecords`). lastSeq is kept in journal_head.
    */
+  /** The newest committed seq of any writer, read from storage now. */
+  async headSeq(): Promise<number> {
+    const { rows } = await this.#openPool().query<{ last_seq: string }>(
+      `SELECT last_seq FROM ${this.#schema}.journal_head WHERE id`,
+    );
+    const head = Number(rows[0]?.last_seq ?? 0);
+    if (head > this.#lastSeq) this.#lastSeq = head;
+    return head;
+  }
+
+  /** Calls back with the newest seq whenever any writer commits a batch (LISTEN/NOTIFY). */
+  async watch(listener: (lastSeq: number) => void): Promise<() => Promise<void>> {
+    const connectionString = this.#options.connectionString;
+    if (!connectionString)
+      throw new TypeError('watch() needs the journal to be built from a connectionString');
+    const subscription = await subscribeToJournal(
+      connectionString,
+      (seq) => {
+        if (seq > this.#lastSeq) this.#lastSeq = seq;
+        listener(seq);
+      },
+      {
+        channel: this.#channel,
+        onError: (error) =>
+          this.#logger.error('pg journal: LISTEN connection failed', { error: describe(error) }),
+      },
+    );
+    return () => subscription.close();
+  }
+
   async compact(upToSeq: number): Promise<{ removedSegments: number; removedRecords: number }> {
     const pool = this.#openPool();
     const s = this.#schema;
@@ -457,6 +492,9 @@ export class PgJournal implements Journal {
            INSERT INTO ${s}.journal_archive SELECT * FROM moved`
         : `DELETE FROM ${s}.journal WHERE seq <= $1`;
     const result = await pool.query(sql, [Math.floor(upToSeq)]);
+    // Claims only guard against concurrent writers; once compacted, duplicates are caught by the
+    // engine's own state (a store's last applied sequence, the idempotency table).
+    await pool.query(`DELETE FROM ${s}.journal_claims WHERE seq <= $1`, [Math.floor(upToSeq)]);
     const removed = result.rowCount ?? 0;
     if (removed > 0) {
       this.#logger.info('pg journal: compacted', { upToSeq, removed, retention: this.#retention });

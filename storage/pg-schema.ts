@@ -63,7 +63,12 @@ export const MIGRATIONS: readonly Migration[] = [
         p_streams text[], p_versions int[], p_ats timestamptz[], p_events jsonb[], p_metas jsonb[],
         p_channel text,
         OUT o_head bigint, OUT o_conflicts int[])
-      LANGUAGE plpgsql VOLATILE AS $fn$
+      LANGUAGE plpgsql VOLATILE
+      -- PL/pgSQL caches plans, so a plan made while the journal was small (a hash over a scan of the whole
+      -- table) would be kept as it grows to millions of rows. With these off, the conflict check can only be
+      -- a nested loop of index probes, whatever the statistics said when it was planned.
+      SET enable_seqscan = off SET enable_bitmapscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+      AS $fn$
       DECLARE
         v_inserted bigint;
       BEGIN
@@ -73,14 +78,15 @@ export const MIGRATIONS: readonly Migration[] = [
 
         -- Entries that would break the fence: the (stream, version) exists, or an earlier entry of this
         -- batch takes it. Only these fail; the rest of the batch goes in.
+        -- One probe of the unique (stream, version) index per entry: see the SET clauses above.
         SELECT coalesce(array_agg(c.ord ORDER BY c.ord), '{}') INTO o_conflicts
         FROM (
           SELECT u.ord::int AS ord, u.stream, u.version,
                  row_number() OVER (PARTITION BY u.stream, u.version ORDER BY u.ord) AS nth
           FROM unnest(p_streams, p_versions) WITH ORDINALITY AS u(stream, version, ord)
         ) c
-        WHERE c.nth > 1
-           OR EXISTS (SELECT 1 FROM ${s}.journal j WHERE j.stream = c.stream AND j.version = c.version);
+        LEFT JOIN ${s}.journal j ON j.stream = c.stream AND j.version = c.version
+        WHERE c.nth > 1 OR j.seq IS NOT NULL;
 
         -- Accepted entries take o_head + 1, o_head + 2, ... in batch order; the caller computes the same.
         INSERT INTO ${s}.journal (seq, stream, version, at, events, meta)
@@ -117,6 +123,76 @@ export const MIGRATIONS: readonly Migration[] = [
         partition_seqs bigint[] NOT NULL CHECK (cardinality(partition_seqs) = partition_count),
         written_at timestamptz NOT NULL DEFAULT now()
       );
+    `,
+  },
+  {
+    version: 4,
+    name: 'claims: cluster-wide unique names (till sequence numbers, idempotency keys)',
+    // Same shape as journal_append, plus each entry's claims (a jsonb array of names). An entry fails
+    // alone when its (stream, version) is taken, or when one of its claims is taken by an earlier record
+    // or by an earlier entry of the same batch; its claims are recorded with the seq it gets.
+    sql: (s) => `
+      CREATE TABLE ${s}.journal_claims (
+        claim text PRIMARY KEY,
+        seq bigint NOT NULL
+      );
+      CREATE INDEX journal_claims_seq ON ${s}.journal_claims (seq);
+      CREATE FUNCTION ${s}.journal_append_claims(
+        p_streams text[], p_versions int[], p_ats timestamptz[], p_events jsonb[], p_metas jsonb[],
+        p_claims jsonb[], p_channel text,
+        OUT o_head bigint, OUT o_conflicts int[])
+      LANGUAGE plpgsql VOLATILE
+      SET enable_seqscan = off SET enable_bitmapscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+      AS $fn$
+      DECLARE
+        v_inserted bigint;
+      BEGIN
+        SELECT h.last_seq INTO o_head FROM ${s}.journal_head h WHERE h.id FOR UPDATE;
+
+        SELECT coalesce(array_agg(DISTINCT x.ord ORDER BY x.ord), '{}') INTO o_conflicts
+        FROM (
+          SELECT c.ord
+          FROM (
+            SELECT u.ord::int AS ord, u.stream, u.version,
+                   row_number() OVER (PARTITION BY u.stream, u.version ORDER BY u.ord) AS nth
+            FROM unnest(p_streams, p_versions) WITH ORDINALITY AS u(stream, version, ord)
+          ) c
+          LEFT JOIN ${s}.journal j ON j.stream = c.stream AND j.version = c.version
+          WHERE c.nth > 1 OR j.seq IS NOT NULL
+          UNION ALL
+          SELECT k.ord
+          FROM (
+            SELECT u.ord::int AS ord, name.claim,
+                   row_number() OVER (PARTITION BY name.claim ORDER BY u.ord) AS nth
+            FROM unnest(p_claims) WITH ORDINALITY AS u(claims, ord),
+                 jsonb_array_elements_text(coalesce(u.claims, '[]'::jsonb)) AS name(claim)
+          ) k
+          LEFT JOIN ${s}.journal_claims jc ON jc.claim = k.claim
+          WHERE k.nth > 1 OR jc.claim IS NOT NULL
+        ) x;
+
+        INSERT INTO ${s}.journal (seq, stream, version, at, events, meta)
+        SELECT o_head + row_number() OVER (ORDER BY u.ord), u.stream, u.version, u.at, u.events, u.meta
+        FROM unnest(p_streams, p_versions, p_ats, p_events, p_metas)
+             WITH ORDINALITY AS u(stream, version, at, events, meta, ord)
+        WHERE NOT (u.ord::int = ANY (o_conflicts));
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+
+        INSERT INTO ${s}.journal_claims (claim, seq)
+        SELECT name.claim, a.seq
+        FROM (
+          SELECT u.ord, u.claims, o_head + row_number() OVER (ORDER BY u.ord) AS seq
+          FROM unnest(p_claims) WITH ORDINALITY AS u(claims, ord)
+          WHERE NOT (u.ord::int = ANY (o_conflicts))
+        ) a,
+        jsonb_array_elements_text(coalesce(a.claims, '[]'::jsonb)) AS name(claim);
+
+        IF v_inserted > 0 THEN
+          UPDATE ${s}.journal_head SET last_seq = o_head + v_inserted WHERE id;
+          PERFORM pg_notify(p_channel, (o_head + v_inserted)::text);
+        END IF;
+      END
+      $fn$;
     `,
   },
 ];

@@ -9,7 +9,7 @@
 // partition_seqs[i + 1] names the row (i, partition_seqs[i + 1]) holding partition i.
 // Writers from several nodes are serialised by a transaction-scoped advisory lock per schema, and each
 // write carries over from the newest manifest as read inside its transaction.
-import pg from 'pg';
+import type pg from 'pg';
 import { defaultStorageLogger, type StorageLogger } from './logger.js';
 import { SnapshotIntegrityError } from './lowdb-snapshots.js';
 import { DEFAULT_SCHEMA, checkIdentifier, lockKey, migrate, poolFrom } from './pg-schema.js';
