@@ -191,6 +191,8 @@ export class Engine {
   /** Saga steps that failed (storage down) and must be retried: each is idempotent. */
   private followUps: { describe: string; run: () => Promise<unknown> }[] = [];
   private recovering: Promise<void> | undefined;
+  private catchingUp: Promise<void> | undefined;
+  private unwatch: (() => Promise<void>) | undefined;
   private snapshotting: Promise<void> | undefined;
   private lastSnapshotSeq = 0;
   private recordsSinceSnapshot = 0;
@@ -234,6 +236,8 @@ export class Engine {
       errorThresholdPercentage: 50,
       volumeThreshold: 5,
       name: 'journal',
+      // Losing a race to another node is not a storage failure.
+      errorFilter: (error: unknown) => isInventoryError(error) && error.code === 'APPEND_CONFLICT',
     });
     this.breaker.on('open', () => this.logger.warn('storage breaker open: writes fail fast'));
     this.breaker.on('close', () => this.logger.info('storage breaker closed: writes resumed'));
@@ -282,6 +286,15 @@ export class Engine {
   static async start(options: EngineOptions): Promise<Engine> {
     const engine = new Engine(options);
     await engine.recover();
+    if (engine.journal.watch) {
+      engine.unwatch = await engine.journal.watch((lastSeq) => {
+        engine
+          .catchUp(lastSeq)
+          .catch((error: unknown) =>
+            engine.logger.error('could not apply records from other writers', { error: String(error) }),
+          );
+      });
+    }
     if (engine.settings.timers) engine.startTimers();
     return engine;
   }
@@ -401,8 +414,56 @@ export class Engine {
       });
     }
     const record = await this.journal.append(entry);
-    this.applyDurable(record);
+    if (record.seq === this.projection.lastSeq + 1 && this.catchingUp === undefined) {
+      this.applyDurable(record);
+    } else if (record.seq > this.projection.lastSeq) {
+      // Another writer appended in between (a shared journal): apply everything up to it, in order.
+      await this.catchUp(record.seq);
+    }
     return record;
+  }
+
+  /**
+   * Applies every durable record up to `through`, in sequence order, reading the journal. The
+   * projection therefore always equals a replay of the journal's prefix, on every node, and the
+   * feed it publishes is the same everywhere.
+   */
+  private catchUp(through: number): Promise<void> {
+    const run = async () => {
+      if (this.projection.lastSeq >= through) return;
+      for await (const record of this.journal.read(this.projection.lastSeq + 1)) {
+        if (record.seq <= this.projection.lastSeq) continue;
+        if (record.seq !== this.projection.lastSeq + 1) {
+          throw new Error(
+            `journal gap while catching up: expected ${this.projection.lastSeq + 1}, got ${record.seq}`,
+          );
+        }
+        this.applyDurable(record);
+        if (record.seq >= through) break;
+      }
+    };
+    const next = (this.catchingUp ?? Promise.resolve()).then(run);
+    const tracked = next.finally(() => {
+      if (this.catchingUp === tracked) this.catchingUp = undefined;
+    });
+    this.catchingUp = tracked;
+    return tracked;
+  }
+
+  /**
+   * On a shared journal another node may write a stream first: the append is refused with
+   * APPEND_CONFLICT, this node catches up with the journal and runs the whole operation again on
+   * the fresh state. Nothing of the refused attempt was written.
+   */
+  private async retryOnConflict<R>(work: () => Promise<R>): Promise<R> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!isInventoryError(error) || error.code !== 'APPEND_CONFLICT' || attempt >= 8) throw error;
+        await this.catchUp(this.journal.headSeq ? await this.journal.headSeq() : this.journal.lastSeq);
+      }
+    }
   }
 
   private commit(entry: JournalEntry): Promise<JournalRecord> {
@@ -539,6 +600,17 @@ export class Engine {
     }
   }
 
+  /** The names a record takes for good: its till event's sequence number, its idempotency key. */
+  private static claimsOf(
+    idempotency: Idempotency | undefined,
+    source?: { storeId: string; seq: number },
+  ): string[] {
+    const claims: string[] = [];
+    if (source) claims.push(`store/${source.storeId}/${source.seq}`);
+    if (idempotency) claims.push(`idempotency/${idempotency.key}`);
+    return claims;
+  }
+
   private static idempotencyMeta(
     idempotency: Idempotency | undefined,
     result: unknown,
@@ -556,22 +628,25 @@ export class Engine {
   ): Promise<{ location: LocationView; created: boolean; replayed: boolean }> {
     checkId('locationId', id);
     this.assertWritable();
-    const { result, replayed } = await this.idempotent(idempotency, (idem) => {
-      const at = this.now();
-      return this.locationActors.run(locationStream(id), (state) => {
-        const events = decideLocation(state, body, at);
-        return {
-          events,
-          answer: (after) => ({
-            location: locationView(
-              after ?? { id, name: body.name, type: body.type, version: 0, updatedAt: null },
-            ),
-            created: state === undefined,
-          }),
-          meta: (_before, _after, answer) => Engine.idempotencyMeta(idem, answer),
-        };
-      });
-    });
+    const { result, replayed } = await this.retryOnConflict(() =>
+      this.idempotent(idempotency, (idem) => {
+        const at = this.now();
+        return this.locationActors.run(locationStream(id), (state) => {
+          const events = decideLocation(state, body, at);
+          return {
+            events,
+            answer: (after) => ({
+              location: locationView(
+                after ?? { id, name: body.name, type: body.type, version: 0, updatedAt: null },
+              ),
+              created: state === undefined,
+            }),
+            meta: (_before, _after, answer) => Engine.idempotencyMeta(idem, answer),
+            claims: Engine.claimsOf(idem),
+          };
+        });
+      }),
+    );
     // The actor's fold is a shortcut; answer with the projection's view, the durable one.
     const durable = this.projection.location(id);
     const location = durable && !replayed ? locationView(durable) : result.location;
@@ -631,8 +706,8 @@ export class Engine {
     checkId('locationId', locationId);
     this.assertWritable();
     this.requireLocation(locationId);
-    const { result, replayed } = await this.idempotent(idempotency, (idem) =>
-      this.runStock(sku, locationId, command, idem),
+    const { result, replayed } = await this.retryOnConflict(() =>
+      this.idempotent(idempotency, (idem) => this.runStock(sku, locationId, command, idem)),
     );
     return { ...result, replayed };
   }
@@ -658,6 +733,7 @@ export class Engine {
             before: quantitiesOf(before),
             ...Engine.idempotencyMeta(idempotency, storedResult ?? answer),
           }),
+          claims: Engine.claimsOf(idempotency, 'source' in command ? command.source : undefined),
         };
       },
       bypassCapacity,
@@ -676,8 +752,8 @@ export class Engine {
     idempotency?: Idempotency,
   ): Promise<{ reservation: ReservationView; replayed: boolean }> {
     this.assertWritable();
-    const { result, replayed } = await this.idempotent(idempotency, (idem) =>
-      this.placeReservation(request, idem),
+    const { result, replayed } = await this.retryOnConflict(() =>
+      this.idempotent(idempotency, (idem) => this.placeReservation(request, idem)),
     );
     return { reservation: result, replayed };
   }
@@ -890,6 +966,7 @@ export class Engine {
           events,
           answer: (after) => reservationView(after),
           meta: (_before, _after, answer) => Engine.idempotencyMeta(idempotency, answer),
+          claims: Engine.claimsOf(idempotency),
         };
       });
     } catch (error) {
@@ -1021,26 +1098,29 @@ export class Engine {
   ): Promise<{ reservation: ReservationView; replayed: boolean }> {
     checkId('reservationId', id);
     this.assertWritable();
-    const { result, replayed } = await this.idempotent(idempotency, async (idem) => {
-      if (!this.projection.reservation(id)) {
-        throw new InventoryError('RESERVATION_NOT_FOUND', `reservation ${id} does not exist`, {
-          reservationId: id,
+    const { result, replayed } = await this.retryOnConflict(() =>
+      this.idempotent(idempotency, async (idem) => {
+        if (!this.projection.reservation(id)) {
+          throw new InventoryError('RESERVATION_NOT_FOUND', `reservation ${id} does not exist`, {
+            reservationId: id,
+          });
+        }
+        const nowMs = this.clock.now();
+        let changed = false;
+        const view = await this.reservationActors.run(reservationStream(id), (state) => {
+          const events = decideReservation(command(isoOf(nowMs), nowMs), state);
+          changed = events.length > 0;
+          return {
+            events,
+            answer: (after) => reservationView(after),
+            meta: (_before, _after, answer) => Engine.idempotencyMeta(idem, answer),
+            claims: Engine.claimsOf(idem),
+          };
         });
-      }
-      const nowMs = this.clock.now();
-      let changed = false;
-      const view = await this.reservationActors.run(reservationStream(id), (state) => {
-        const events = decideReservation(command(isoOf(nowMs), nowMs), state);
-        changed = events.length > 0;
-        return {
-          events,
-          answer: (after) => reservationView(after),
-          meta: (_before, _after, answer) => Engine.idempotencyMeta(idem, answer),
-        };
-      });
-      if (changed && then) await then(view);
-      return view;
-    });
+        if (changed && then) await then(view);
+        return view;
+      }),
+    );
     return { reservation: result, replayed };
   }
 
@@ -1216,8 +1296,10 @@ export class Engine {
     this.requireLocation(storeId);
     events.forEach((event, index) => this.checkStoreEvent(event, index));
     this.storeContact.set(storeId, this.clock.now());
-    const { result, replayed } = await this.idempotent(idempotency, (idem) =>
-      this.serialForStore(storeId, () => this.applyStoreBatch(storeId, events, idem)),
+    const { result, replayed } = await this.retryOnConflict(() =>
+      this.idempotent(idempotency, (idem) =>
+        this.serialForStore(storeId, () => this.applyStoreBatch(storeId, events, idem)),
+      ),
     );
     return { ...result, replayed };
   }
@@ -1496,6 +1578,8 @@ export class Engine {
       );
     }
     this.breaker.shutdown();
+    await this.unwatch?.();
+    await this.catchingUp?.catch(() => undefined);
     await this.journal.close();
     this.listeners.clear();
   }

@@ -25,6 +25,7 @@ export const errorCatalogue = {
   MAILBOX_FULL: { status: 429, title: 'This stock level is overloaded, retry shortly' },
   ENGINE_OVERLOADED: { status: 503, title: 'The engine is overloaded, retry shortly' },
   STORAGE_UNAVAILABLE: { status: 503, title: 'Storage is unavailable, retry shortly' },
+  APPEND_CONFLICT: { status: 503, title: 'Another engine node wrote this first; retry' },
   ENGINE_NOT_READY: { status: 503, title: 'The engine is recovering, retry shortly' },
   ENGINE_STOPPED: { status: 503, title: 'The engine is shutting down' },
 } as const;

@@ -17,6 +17,8 @@ export interface Decision<S, R> {
   readonly answer: (after: S) => R;
   /** Extra record metadata, computed from the states before and after. */
   readonly meta?: ((before: S, after: S, answer: R) => Record<string, unknown> | undefined) | undefined;
+  /** Names the record takes for good (see JournalEntry.claims). */
+  readonly claims?: readonly string[] | undefined;
 }
 
 export interface ActorHost<S> {
@@ -99,6 +101,7 @@ export class StreamActor<S> {
       version: this.host.versionOf(after),
       events: decision.events,
       ...(meta === undefined ? {} : { meta }),
+      ...(decision.claims === undefined || decision.claims.length === 0 ? {} : { claims: decision.claims }),
     });
     this.lastAppend = append;
     this.allSettled = Promise.all([this.allSettled, settledOf(append)]).then(() => undefined);
