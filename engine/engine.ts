@@ -147,7 +147,8 @@ const quantitiesOf = (state: StockState): LevelQuantities => ({
 
 export const reservationView = (state: ReservationState): ReservationView => ({
   id: state.id,
-  status: state.status === 'none' ? 'held' : state.status,
+  // Views are built only for placed reservations (see `reservation`).
+  status: state.status === 'none' || state.status === 'abandoned' ? 'cancelled' : state.status,
   createdAt: state.createdAt,
   expiresAt: state.expiresAt,
   lines: state.lines.map((line) => ({ ...line })),
@@ -366,8 +367,13 @@ export class Engine {
         const reservation = this.projection.reservation(reservationId);
         const release = (reason: ReleaseReason) => () =>
           this.runStock(ref.sku, ref.locationId, { type: 'release', reservationId, reason }, undefined, true);
-        if (!reservation) {
-          steps.push({ kind: 'compensate', run: release('compensated') });
+        if (!reservation || reservation.status === 'abandoned') {
+          steps.push({
+            kind: 'compensate',
+            run: async () => {
+              if (await this.abandonUnplaced(reservationId)) await release('compensated')();
+            },
+          });
         } else if (reservation.status === 'confirmed') {
           steps.push({
             kind: 'complete',
@@ -744,7 +750,9 @@ export class Engine {
 
   reservation(id: string): ReservationView | undefined {
     const state = this.projection.reservation(id);
-    return state && state.status !== 'none' ? reservationView(state) : undefined;
+    return state && state.status !== 'none' && state.status !== 'abandoned'
+      ? reservationView(state)
+      : undefined;
   }
 
   async reserve(
@@ -947,6 +955,10 @@ export class Engine {
     }
     try {
       return await this.reservationActors.run(reservationStream(id), (state) => {
+        if (state.status === 'abandoned') {
+          // Recovery on another node gave this cart up while it was being held: start over.
+          throw new InventoryError('APPEND_CONFLICT', `reservation ${id} was abandoned by recovery`, {}, 0);
+        }
         if (state.status !== 'none') {
           throw new InventoryError('RESERVATION_EXISTS', `reservation ${id} already exists`, {
             reservationId: id,
@@ -1225,6 +1237,19 @@ export class Engine {
 
   private withheldAt(locationId: string): number {
     return this.staleSince(locationId) === undefined ? 0 : this.settings.offlineBuffer;
+  }
+
+  /**
+   * Gives up a cart whose saga left holds but never placed it: writes the tombstone at version 1 of
+   * its stream, unless the saga placed it meanwhile. True when the cart is (now) abandoned.
+   */
+  private abandonUnplaced(reservationId: string): Promise<boolean> {
+    const at = this.now();
+    return this.reservationActors.run(reservationStream(reservationId), (state) =>
+      state.status === 'none'
+        ? { events: [{ type: 'ReservationAbandoned', at }], answer: () => true }
+        : { events: [], answer: () => state.status === 'abandoned' },
+    );
   }
 
   private async flagAtRisk(reservationId: string, sku: string, locationId: string): Promise<void> {

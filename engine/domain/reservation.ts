@@ -32,6 +32,14 @@ export type ReservationEvent =
   | { readonly type: 'ReservationCancelled'; readonly at: string }
   | { readonly type: 'ReservationExpired'; readonly at: string }
   | {
+      /**
+       * Recovery found holds of a cart that was never placed and gave up on it. Written at version 1,
+       * it fences out a slow saga's ReservationPlaced, so a reservation never exists without its holds.
+       */
+      readonly type: 'ReservationAbandoned';
+      readonly at: string;
+    }
+  | {
       /** A till sale or a count took units this reservation held at one of its locations. */
       readonly type: 'ReservationFlaggedAtRisk';
       readonly sku: string;
@@ -49,7 +57,7 @@ export type ReservationEvent =
 
 export interface ReservationState {
   readonly id: string;
-  readonly status: ReservationStatus | 'none';
+  readonly status: ReservationStatus | 'none' | 'abandoned';
   readonly createdAt: string;
   readonly expiresAt: string;
   readonly lines: readonly ReservationLine[];
@@ -129,7 +137,7 @@ export function nextStatus(
   return next.value as ReservationStatus;
 }
 
-export const isActive = (status: ReservationStatus | 'none'): boolean =>
+export const isActive = (status: ReservationState['status']): boolean =>
   status === 'held' || status === 'payment_pending' || status === 'at_risk';
 
 export function evolveReservation(state: ReservationState, event: ReservationEvent): ReservationState {
@@ -158,6 +166,8 @@ export function evolveReservation(state: ReservationState, event: ReservationEve
       return { ...state, status: 'cancelled', version, updatedAt };
     case 'ReservationExpired':
       return { ...state, status: 'expired', version, updatedAt };
+    case 'ReservationAbandoned':
+      return { ...state, status: 'abandoned', version, updatedAt };
     case 'ReservationFlaggedAtRisk':
       return {
         ...state,
@@ -233,7 +243,7 @@ const allowedAfterDeadline = new Set<ReservationCommand['type']>(['cancel', 'fla
  * A reservation is confirmable only when none of its lines is at risk.
  */
 export function decideReservation(command: ReservationCommand, state: ReservationState): ReservationEvent[] {
-  if (state.status === 'none') {
+  if (state.status === 'none' || state.status === 'abandoned') {
     throw new InventoryError('RESERVATION_NOT_FOUND', `reservation ${state.id} does not exist`, {
       reservationId: state.id,
     });

@@ -133,7 +133,7 @@ export function summarize(projection: Projection, nowMs: number): StateSummary {
   let total = 0;
   let activePastExpiry = 0;
   for (const [, reservation] of projection.entries<ReservationState>('reservation/')) {
-    if (reservation.status === 'none') continue;
+    if (reservation.status === 'none' || reservation.status === 'abandoned') continue;
     total++;
     byStatus[reservation.status]++;
     if (isActive(reservation.status) && Date.parse(reservation.expiresAt) <= nowMs) activePastExpiry++;

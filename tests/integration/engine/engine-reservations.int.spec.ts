@@ -165,6 +165,19 @@ describe('engine: reservations', () => {
     const engine = await harness.crashRestart();
     expect(engine.level('A', 'S1')).to.include({ reserved: 0, available: 5 });
     expect(engine.metrics().recovery?.compensated).to.equal(1);
+    expect(engine.reservation('ghost')).to.equal(undefined);
+    // The cart was given up with a tombstone at version 1, which fences out a late ReservationPlaced.
+    await engine.stop();
+    const reread = new FileJournal({ dir: journalDir(harness.dir) });
+    await reread.open();
+    const tombstones = [];
+    for await (const record of reread.read(1))
+      if (record.stream === 'reservation/ghost') tombstones.push(record);
+    await reread.close();
+    expect(tombstones.map((record) => [record.version, record.events[0]?.type])).to.deep.equal([
+      [1, 'ReservationAbandoned'],
+    ]);
+    await harness.crashRestart();
   });
 
   it('completes a confirmation whose stock commits a crash interrupted', async () => {
