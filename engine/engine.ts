@@ -36,6 +36,7 @@ import { DEFAULT_PARTITIONS, Projection } from './projection.js';
 import type { Decision } from './runtime/actor.js';
 import { ActorRegistry } from './runtime/actor.js';
 import { DeadlineHeap } from './runtime/deadline-heap.js';
+import { partitionOf } from '../storage/snapshot.js';
 import { isValidId, locationStream, parseStream, reservationStream, stockStream } from './streams.js';
 import type {
   FeedItem,
@@ -53,6 +54,18 @@ import type {
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A stock command as callers send it: the engine stamps the time. */
 export type StockCommandBody = DistributiveOmit<StockCommand, 'at'>;
+
+/**
+ * Which reservation partitions this node looks after (cluster mode). The owner of a partition runs
+ * its expiry timers and, when it gains the partition from a node that left, finishes that node's
+ * interrupted sagas. Correctness never depends on it: every write is fenced by the shared journal.
+ */
+export interface PartitionOwnership {
+  readonly partitions: number;
+  owns(partition: number): boolean;
+  /** Registers the listener for partitions gained; returns the unsubscribe function. */
+  onGained(listener: (partitions: readonly number[]) => void): () => void;
+}
 
 export interface EngineOptions {
   readonly journal: Journal;
@@ -84,6 +97,8 @@ export interface EngineOptions {
   readonly storeSilentAfterMs?: number | undefined;
   /** Units per stock level a silent store keeps back from online promises until its agent returns. */
   readonly offlineBuffer?: number | undefined;
+  /** Cluster mode: the partitions this node looks after. Without it, this node looks after all. */
+  readonly ownership?: PartitionOwnership | undefined;
 }
 
 export interface StockCommandResult {
@@ -206,6 +221,8 @@ export class Engine {
   /** Last heartbeat or till batch per store (memory only: after a restart, stores get a fresh grace period). */
   private readonly storeContact = new Map<string, number>();
   private startedAt = 0;
+  private readonly ownership: PartitionOwnership | undefined;
+  private unsubscribeOwnership: (() => void) | undefined;
 
   private constructor(options: EngineOptions) {
     this.journal = options.journal;
@@ -213,6 +230,7 @@ export class Engine {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.newId = options.newId ?? (() => randomUUID());
+    this.ownership = options.ownership;
     this.settings = {
       mailboxCapacity: options.mailboxCapacity ?? defaults.mailboxCapacity,
       maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
@@ -296,6 +314,24 @@ export class Engine {
           );
       });
     }
+    engine.unsubscribeOwnership = engine.ownership?.onGained((partitions) => {
+      const gained = new Set(partitions);
+      const ownership = engine.ownership as PartitionOwnership;
+      const inGained = (id: string) => gained.has(partitionOf(reservationStream(id), ownership.partitions));
+      engine
+        .finishInterruptedSagas(inGained)
+        .then(({ compensated, completed }) => {
+          engine.logger.info('partitions gained: interrupted sagas finished', {
+            partitions,
+            compensated,
+            completed,
+          });
+          return engine.expireDue();
+        })
+        .catch((error: unknown) =>
+          engine.logger.error('taking over partitions failed', { error: String(error) }),
+        );
+    });
     if (engine.settings.timers) engine.startTimers();
     return engine;
   }
@@ -358,12 +394,15 @@ export class Engine {
    * released (compensated); holds of confirmed, cancelled or expired reservations are committed or
    * released (completed); holds taken by a till sale are flagged on their reservation.
    */
-  private async finishInterruptedSagas(): Promise<{ compensated: number; completed: number }> {
+  private async finishInterruptedSagas(
+    looksAfter: (reservationId: string) => boolean = (id) => this.looksAfter(id),
+  ): Promise<{ compensated: number; completed: number }> {
     const steps: { kind: 'compensate' | 'complete'; run: () => Promise<unknown> }[] = [];
     for (const [stream, state] of this.projection.entries<StockState>('stock/')) {
       const ref = parseStream(stream);
       if (ref?.kind !== 'stock') continue;
       for (const [reservationId, hold] of holdsOf(state.holds)) {
+        if (!looksAfter(reservationId)) continue;
         const reservation = this.projection.reservation(reservationId);
         const release = (reason: ReleaseReason) => () =>
           this.runStock(ref.sku, ref.locationId, { type: 'release', reservationId, reason }, undefined, true);
@@ -1264,15 +1303,25 @@ export class Engine {
     }));
   }
 
+  private looksAfter(reservationId: string): boolean {
+    const ownership = this.ownership;
+    return !ownership || ownership.owns(partitionOf(reservationStream(reservationId), ownership.partitions));
+  }
+
   /** Expires every active reservation whose deadline has passed; returns how many expired. */
   async expireDue(): Promise<number> {
     const nowMs = this.clock.now();
     const due = new Set<string>();
+    const othersDue: { at: number; id: string }[] = [];
     for (let next = this.deadlines.peek(); next && next.at <= nowMs; next = this.deadlines.peek()) {
       this.deadlines.pop();
       const state = this.projection.reservation(next.id);
-      if (state && isActive(state.status) && Date.parse(state.expiresAt) <= nowMs) due.add(next.id);
+      if (!state || !isActive(state.status) || Date.parse(state.expiresAt) > nowMs) continue;
+      if (this.looksAfter(next.id)) due.add(next.id);
+      else othersDue.push(next);
     }
+    // Another node looks after these; keep them in case this node gains their partition.
+    for (const entry of othersDue) this.deadlines.push(entry.at + 1_000, entry.id);
     let expired = 0;
     await Promise.all(
       [...due].map(async (id) => {
@@ -1603,6 +1652,7 @@ export class Engine {
       );
     }
     this.breaker.shutdown();
+    this.unsubscribeOwnership?.();
     await this.unwatch?.();
     await this.catchingUp?.catch(() => undefined);
     await this.journal.close();
