@@ -1,0 +1,144 @@
+// The network listener: loads the configuration, opens the journal and snapshots under DATA_DIR,
+// starts the engine (recovery), serves the app, and shuts down gracefully on SIGTERM/SIGINT: stop
+// accepting, end live streams, drain in-flight requests, then stop the engine (flush + snapshot).
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Logger } from 'winston';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '../engine/engine.js';
+import { FileJournal } from '../storage/file-journal.js';
+import { LowdbSnapshotStore } from '../storage/lowdb-snapshots.js';
+import { createApp } from './app.js';
+import type { InventoryApp } from './app.js';
+import type { ApiConfig, ApiKey } from './config.js';
+import { ConfigError, digestOf, loadConfig, lookalikeVariables, withApiKeys } from './config.js';
+import type { InventoryEngine } from './engine-port.js';
+import { createLogger } from './logger.js';
+
+export interface RunningServer {
+  readonly server: Server;
+  readonly app: InventoryApp;
+  readonly engine: Engine;
+  readonly url: string;
+  /** Graceful shutdown; resolves when the engine has stopped. Safe to call twice. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/** A random admin key for a server started without API_KEYS. */
+export function generatedAdminKey(): { key: string; apiKey: ApiKey } {
+  const key = randomBytes(24).toString('base64url');
+  const digest = digestOf(key);
+  return { key, apiKey: { id: digest.toString('hex').slice(0, 16), digest, role: 'admin' } };
+}
+
+export interface ServerOptions {
+  /** Where the start-up banner (and a generated key) is printed; the console by default. */
+  readonly print?: (line: string) => void;
+  readonly logger?: Logger;
+}
+
+export async function startServer(config: ApiConfig, options: ServerOptions = {}): Promise<RunningServer> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  let effective = config;
+  if (config.apiKeys.length === 0) {
+    const { key, apiKey } = generatedAdminKey();
+    effective = withApiKeys(config, [apiKey]);
+    // Printed once to the console (never to the log stream), for a first local run.
+    print(
+      [
+        'No API_KEYS configured: generated an admin key for this run only:',
+        `  ${key}`,
+        'Use it as "Authorization: Bearer <key>". To configure keys, set for example',
+        '  API_KEYS="<admin-key>:admin,<store-key>:store:STORE-1,<shop-key>:storefront,<dash-key>:reader"',
+        'with keys of 16+ characters, or give each key hashed as sha256:<hex of its SHA-256>.',
+      ].join('\n'),
+    );
+  }
+  const dataDir = path.resolve(effective.dataDir);
+  const engine = await Engine.start({
+    journal: new FileJournal({ dir: path.join(dataDir, 'journal'), logger }),
+    snapshots: new LowdbSnapshotStore({ dir: path.join(dataDir, 'snapshots'), logger }),
+    logger,
+    defaultTtlSeconds: effective.defaultTtlSeconds,
+    maxTtlSeconds: effective.maxTtlSeconds,
+    paymentPendingTtlSeconds: effective.paymentPendingTtlSeconds,
+    lowStockThreshold: effective.lowStockThreshold,
+    snapshotEveryRecords: effective.snapshotEveryRecords,
+    idempotencyRetentionMs: effective.idempotencyRetentionSeconds * 1000,
+  });
+  const port: InventoryEngine = engine;
+  const app = createApp({ engine: port, config: effective, logger });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(effective.port, effective.host, () => resolve(listening));
+    listening.once('error', reject);
+  });
+  // Slow clients must not hold sockets forever; streams are exempt through their own heartbeats.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 0;
+  const address = server.address();
+  const url =
+    typeof address === 'object' && address
+      ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+      : String(address);
+  logger.info('listening', { url, dataDir });
+  print(`Stockline API listening on ${url} (docs at ${url}/docs)`);
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info('shutting down', { reason });
+      app.stockline.drain();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timeout = new Promise<'timeout'>((resolve) =>
+        setTimeout(() => resolve('timeout'), effective.shutdownTimeoutMs).unref(),
+      );
+      if ((await Promise.race([closed, timeout])) === 'timeout') {
+        logger.warn('in-flight requests did not finish in time; closing connections', {
+          timeoutMs: effective.shutdownTimeoutMs,
+        });
+        server.closeAllConnections();
+        await closed;
+      }
+      await engine.stop();
+      logger.info('stopped');
+    })());
+  return { server, app, engine, url, shutdown };
+}
+
+async function main(): Promise<void> {
+  let config: ApiConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const running = await startServer(config);
+  for (const warning of lookalikeVariables(process.env)) console.warn(`warning: ${warning}`);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      running.shutdown(signal).then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error('shutdown failed', error);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  main().catch((error: unknown) => {
+    console.error('failed to start', error);
+    process.exit(1);
+  });
+}
