@@ -619,7 +619,7 @@ export class Engine {
       throw new InventoryError(
         'IDEMPOTENCY_IN_FLIGHT',
         'a request with this Idempotency-Key is in progress',
-        { key },
+        {},
         1,
       );
     }

@@ -20,7 +20,7 @@ describe('demo chain', () => {
         .sort(),
     ).to.deep.equal(demoLocations.map((location) => location.id).sort());
     const expected = demoSkus
-      .flatMap((sku, i) => demoLocations.map((_, j) => demoQuantity(i, j)))
+      .flatMap((_sku, i) => demoLocations.map((_, j) => demoQuantity(i, j)))
       .filter((q) => q > 0);
     expect(levels).to.equal(expected.length);
     const tee = harness.engine.levelsOf('TEE-BLK-S');
