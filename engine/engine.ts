@@ -605,9 +605,7 @@ export class Engine {
     if (!idempotency) return { result: await work(undefined), replayed: false };
     const { key, fingerprint } = idempotency;
     const reused = () =>
-      new InventoryError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request', {
-        key,
-      });
+      new InventoryError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request');
     const stored = this.projection.idempotency(key);
     if (stored) {
       if (stored.fingerprint !== fingerprint) throw reused();
