@@ -31,6 +31,7 @@ import { DOCS_ASSETS_PATH, operationsRoutes } from './routes/operations.js';
 import { reservationRoutes } from './routes/reservations.js';
 import { stockRoutes } from './routes/stock.js';
 import { storeRoutes } from './routes/stores.js';
+import { webRouter } from './routes/web.js';
 import { buildSchemas } from './schemas.js';
 import { StreamHub } from './stream.js';
 import { SchemaRegistry, validationError } from './validation.js';
@@ -229,6 +230,8 @@ export function createApp({
     next();
   });
   app.use(DOCS_ASSETS_PATH, express.static(swaggerUiDir(), { index: false, redirect: false, maxAge: '1h' }));
+  // The dashboard, the availability widget and its example page: plain files under web/.
+  app.use(webRouter());
 
   const authenticate = requireApiKey(config.apiKeys);
   const limiter: RequestHandler | undefined =
