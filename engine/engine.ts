@@ -152,6 +152,7 @@ const retryableCodes = new Set([
   'ENGINE_OVERLOADED',
   'ENGINE_NOT_READY',
   'ENGINE_STOPPED',
+  'APPEND_CONFLICT',
 ]);
 
 const quantitiesOf = (state: StockState): LevelQuantities => ({
@@ -539,12 +540,18 @@ export class Engine {
     this.projection.apply(record);
     this.recordsSinceSnapshot++;
     const ref = parseStream(record.stream);
+    if (ref?.kind === 'stock') this.stockActors.dropIfBehind(record.stream, record.version);
+    else if (ref?.kind === 'reservation') this.reservationActors.dropIfBehind(record.stream, record.version);
+    else if (ref?.kind === 'location') this.locationActors.dropIfBehind(record.stream, record.version);
     if (ref?.kind === 'reservation') {
       for (const event of record.events as readonly ReservationEvent[]) {
         if ('expiresAt' in event) this.deadlines.push(Date.parse(event.expiresAt), ref.id);
       }
     } else if (ref?.kind === 'stock') {
       for (const event of record.events as readonly StockEvent[]) {
+        // A hold outlives its saga only if the node running it died: it expires on its own deadline.
+        if (event.type === 'StockReserved')
+          this.deadlines.push(Date.parse(event.expiresAt), event.reservationId);
         if (event.type === 'ReservationAtRisk') {
           const { reservationId } = event;
           setImmediate(() => {
@@ -1311,15 +1318,22 @@ export class Engine {
     const nowMs = this.clock.now();
     const due = new Set<string>();
     const othersDue: { at: number; id: string }[] = [];
+    const orphans = new Set<string>();
     for (let next = this.deadlines.peek(); next && next.at <= nowMs; next = this.deadlines.peek()) {
       this.deadlines.pop();
       const state = this.projection.reservation(next.id);
-      if (!state || !isActive(state.status) || Date.parse(state.expiresAt) > nowMs) continue;
+      if (!state || state.status === 'none') {
+        if (this.looksAfter(next.id)) orphans.add(next.id);
+        else othersDue.push(next);
+        continue;
+      }
+      if (!isActive(state.status) || Date.parse(state.expiresAt) > nowMs) continue;
       if (this.looksAfter(next.id)) due.add(next.id);
       else othersDue.push(next);
     }
     // Another node looks after these; keep them in case this node gains their partition.
     for (const entry of othersDue) this.deadlines.push(entry.at + 1_000, entry.id);
+    if (orphans.size > 0) await this.finishInterruptedSagas((id) => orphans.has(id));
     let expired = 0;
     await Promise.all(
       [...due].map(async (id) => {

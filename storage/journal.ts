@@ -19,6 +19,13 @@ export interface JournalEntry {
    * A journal with a single writer needs no check: the engine never claims a name twice.
    */
   readonly claims?: readonly string[] | undefined;
+  /**
+   * A token shared by the appends of one writer of one stream (an actor), never stored. Its later
+   * appends were decided on top of its earlier ones, so when a shared journal refuses one of them for
+   * a conflict it sets `refused` at once, and refuses every append that carries the token from then
+   * on; the writer sees the flag before it decides anything else.
+   */
+  readonly writer?: { refused: boolean } | undefined;
 }
 
 /** A durable record as read back: the entry plus its global position and append time. */

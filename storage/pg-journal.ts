@@ -134,6 +134,14 @@ function jsonbText(value: unknown, what: string): string {
   return text;
 }
 
+const followsRefusal = ({ stream, version }: JournalEntry): InventoryError =>
+  new InventoryError(
+    'APPEND_CONFLICT',
+    `stream ${stream} version ${version} follows a refused append`,
+    { stream, version },
+    0,
+  );
+
 export class PgJournal implements Journal {
   readonly #options: PgJournalOptions;
   readonly #schema: string;
@@ -245,6 +253,7 @@ export class PgJournal implements Journal {
   }
 
   append(entry: JournalEntry): Promise<JournalRecord> {
+    if (entry.writer?.refused) return Promise.reject(followsRefusal(entry));
     if (this.#health !== 'open' || this.#closing) {
       return Promise.reject(
         unavailable(
@@ -292,8 +301,16 @@ export class PgJournal implements Journal {
         this.#flushing = false;
         return;
       }
-      const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
-      this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
+      const taken = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
+      this.#queue = taken === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
+      // Appends whose writer had one refused while they waited were decided on top of it.
+      const batch = taken.filter((pending) => {
+        if (!pending.entry.writer?.refused) return true;
+        this.#conflicts++;
+        pending.reject(followsRefusal(pending.entry));
+        return false;
+      });
+      if (batch.length === 0) continue;
       try {
         await this.#writeBatch(batch);
       } catch (error) {
@@ -338,6 +355,8 @@ export class PgJournal implements Journal {
       const { stream, version } = pending.entry;
       if (conflicts.has(index)) {
         this.#conflicts++;
+        // Set before anyone is told, so the writer decides nothing more on its stale state.
+        if (pending.entry.writer) pending.entry.writer.refused = true;
         const error = new InventoryError(
           'APPEND_CONFLICT',
           `stream ${stream} version ${version} or one of its claims was written first by another writer`,
@@ -354,6 +373,33 @@ export class PgJournal implements Journal {
           : { seq, stream, version, at: pending.at, events: pending.entry.events, meta: pending.entry.meta };
       settle.push(() => pending.resolve(record));
     });
+    // Appends of a refused stream still queued were decided on top of the refused one: refuse them too.
+    const refused = new Map<string, number>();
+    const accepted = new Set<string>();
+    batch.forEach((pending, index) => {
+      if (!conflicts.has(index)) accepted.add(`${pending.entry.stream}\u0000${pending.entry.version}`);
+    });
+    for (const index of conflicts) {
+      const entry = batch[index]?.entry;
+      if (!entry || accepted.has(`${entry.stream}\u0000${entry.version}`)) continue;
+      const known = refused.get(entry.stream);
+      if (known === undefined || entry.version < known) refused.set(entry.stream, entry.version);
+    }
+    if (refused.size > 0 && this.#queue.length > 0) {
+      const keep: PendingAppend[] = [];
+      for (const pending of this.#queue) {
+        const from = refused.get(pending.entry.stream);
+        if (from === undefined || pending.entry.version <= from) {
+          keep.push(pending);
+          continue;
+        }
+        this.#conflicts++;
+        if (pending.entry.writer) pending.entry.writer.refused = true;
+        const error = followsRefusal(pending.entry);
+        settle.push(() => pending.reject(error));
+      }
+      this.#queue = keep;
+    }
     if (seq > this.#lastSeq) this.#lastSeq = seq;
     this.#flushes++;
     this.#recordsFlushed += batch.length - conflicts.size;

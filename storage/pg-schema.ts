@@ -195,6 +195,98 @@ export const MIGRATIONS: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    version: 5,
+    name: 'cluster_nodes: engine nodes sharing the partitions (storage/pg-ownership.ts)',
+    // A row says a node exists; its session advisory lock (session_key) says it is alive: a killed
+    // node's session ends and its lock with it, whatever its last heartbeat. `partitions` is what the
+    // node held at its last heartbeat, for operators (pg_locks is the truth).
+    sql: (s) => `
+      CREATE TABLE ${s}.cluster_nodes (
+        node_id text PRIMARY KEY,
+        heartbeat_at timestamptz NOT NULL,
+        session_key int NOT NULL,
+        partitions int[] NOT NULL DEFAULT '{}',
+        started_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+  {
+    version: 6,
+    name: 'journal_append_claims: a refused version also refuses the later versions of its stream in the batch',
+    sql: (s) => `
+      CREATE OR REPLACE FUNCTION ${s}.journal_append_claims(
+        p_streams text[], p_versions int[], p_ats timestamptz[], p_events jsonb[], p_metas jsonb[],
+        p_claims jsonb[], p_channel text,
+        OUT o_head bigint, OUT o_conflicts int[])
+      LANGUAGE plpgsql VOLATILE
+      SET enable_seqscan = off SET enable_bitmapscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+      AS $fn$
+      DECLARE
+        v_inserted bigint;
+      BEGIN
+        SELECT h.last_seq INTO o_head FROM ${s}.journal_head h WHERE h.id FOR UPDATE;
+
+        SELECT coalesce(array_agg(DISTINCT x.ord ORDER BY x.ord), '{}') INTO o_conflicts
+        FROM (
+          SELECT c.ord
+          FROM (
+            SELECT u.ord::int AS ord, u.stream, u.version,
+                   row_number() OVER (PARTITION BY u.stream, u.version ORDER BY u.ord) AS nth
+            FROM unnest(p_streams, p_versions) WITH ORDINALITY AS u(stream, version, ord)
+          ) c
+          LEFT JOIN ${s}.journal j ON j.stream = c.stream AND j.version = c.version
+          WHERE c.nth > 1 OR j.seq IS NOT NULL
+          UNION ALL
+          SELECT k.ord
+          FROM (
+            SELECT u.ord::int AS ord, name.claim,
+                   row_number() OVER (PARTITION BY name.claim ORDER BY u.ord) AS nth
+            FROM unnest(p_claims) WITH ORDINALITY AS u(claims, ord),
+                 jsonb_array_elements_text(coalesce(u.claims, '[]'::jsonb)) AS name(claim)
+          ) k
+          LEFT JOIN ${s}.journal_claims jc ON jc.claim = k.claim
+          WHERE k.nth > 1 OR jc.claim IS NOT NULL
+        ) x;
+
+        -- One writer's entries of one stream are decided each on top of the previous version: when every
+        -- entry of a version is refused, the entries of later versions of that stream are refused too.
+        WITH e AS (
+          SELECT u.ord::int AS ord, u.stream, u.version, (u.ord::int = ANY (o_conflicts)) AS refused
+          FROM unnest(p_streams, p_versions) WITH ORDINALITY AS u(stream, version, ord)
+        ), broken AS (
+          SELECT g.stream, min(g.version) AS version
+          FROM (SELECT stream, version FROM e GROUP BY stream, version HAVING bool_and(refused)) g
+          GROUP BY g.stream
+        )
+        SELECT coalesce(array_agg(e.ord ORDER BY e.ord), '{}') INTO o_conflicts
+        FROM e LEFT JOIN broken b ON b.stream = e.stream
+        WHERE e.refused OR e.version > b.version;
+
+        INSERT INTO ${s}.journal (seq, stream, version, at, events, meta)
+        SELECT o_head + row_number() OVER (ORDER BY u.ord), u.stream, u.version, u.at, u.events, u.meta
+        FROM unnest(p_streams, p_versions, p_ats, p_events, p_metas)
+             WITH ORDINALITY AS u(stream, version, at, events, meta, ord)
+        WHERE NOT (u.ord::int = ANY (o_conflicts));
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+
+        INSERT INTO ${s}.journal_claims (claim, seq)
+        SELECT name.claim, a.seq
+        FROM (
+          SELECT u.ord, u.claims, o_head + row_number() OVER (ORDER BY u.ord) AS seq
+          FROM unnest(p_claims) WITH ORDINALITY AS u(claims, ord)
+          WHERE NOT (u.ord::int = ANY (o_conflicts))
+        ) a,
+        jsonb_array_elements_text(coalesce(a.claims, '[]'::jsonb)) AS name(claim);
+
+        IF v_inserted > 0 THEN
+          UPDATE ${s}.journal_head SET last_seq = o_head + v_inserted WHERE id;
+          PERFORM pg_notify(p_channel, (o_head + v_inserted)::text);
+        END IF;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 /** Advisory lock class for migrations (first key); the second key is a hash of the schema name. */

@@ -47,6 +47,8 @@ export class StreamActor<S> {
   /** Settles once every append made so far has settled, success or failure. */
   private allSettled: Promise<void> = Promise.resolve();
   private retired = false;
+  /** Shared by this actor's appends: a shared journal sets it when it refuses one (see JournalEntry). */
+  private readonly writer = { refused: false };
   lastActive: number;
 
   constructor(
@@ -64,6 +66,9 @@ export class StreamActor<S> {
   get idle(): boolean {
     return this.inFlight === 0 && !this.retired;
   }
+  get version(): number {
+    return this.host.versionOf(this.state);
+  }
   get isRetired(): boolean {
     return this.retired;
   }
@@ -74,6 +79,13 @@ export class StreamActor<S> {
    */
   run<R>(decide: (state: S) => Decision<S, R>, bypassCapacity = false): Promise<R> {
     if (this.retired) throw new Error(`actor ${this.stream} is retired`);
+    if (this.writer.refused) {
+      // Another node wrote this stream first: nothing more may be decided on this actor's state.
+      this.retire();
+      return Promise.reject(
+        new InventoryError('APPEND_CONFLICT', `${this.stream} was written by another node first`, {}, 0),
+      );
+    }
     if (!bypassCapacity && this.inFlight >= this.host.mailboxCapacity) {
       return Promise.reject(
         new InventoryError('MAILBOX_FULL', `${this.stream} has ${this.inFlight} commands in flight`, {}, 1),
@@ -100,6 +112,7 @@ export class StreamActor<S> {
       stream: this.stream,
       version: this.host.versionOf(after),
       events: decision.events,
+      writer: this.writer,
       ...(meta === undefined ? {} : { meta }),
       ...(decision.claims === undefined || decision.claims.length === 0 ? {} : { claims: decision.claims }),
     });
@@ -166,6 +179,15 @@ export class ActorRegistry<S> {
       }
     }
     return passivated;
+  }
+
+  /**
+   * Drops the stream's actor if it is idle and behind `version` (a record another node wrote): its next
+   * command activates a fresh actor from the projection instead of failing on the journal's fence.
+   */
+  dropIfBehind(stream: string, version: number): void {
+    const actor = this.actors.get(stream);
+    if (actor && actor.idle && actor.version < version) this.actors.delete(stream);
   }
 
   /** Number of activated actors. */

@@ -57,6 +57,10 @@ describe('engine: partition ownership', () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     for (const id of theirs) expect(engine.reservation(id)?.status).to.equal('expired');
+    // The releases follow each expiry decision: wait for them to be durable.
+    for (let i = 0; i < 100 && engine.level('SKU', 'S1')?.reserved !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     expect(engine.level('SKU', 'S1')?.reserved).to.equal(0);
   });
 });
