@@ -19,6 +19,8 @@ import type { ApiConfig } from './config.js';
 import { attachContext, contextOf, requestScope, requireContext } from './context.js';
 import type { InventoryEngine } from './engine-port.js';
 import { idempotencyFor } from './idempotency.js';
+import type { FaultInjector } from './fault-injection.js';
+import { faultInjectionRouter } from './fault-injection.js';
 import { ApiMetrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import { ApiError, instanceOf, mapError, problemMiddleware, sendProblem } from './problem.js';
@@ -41,6 +43,8 @@ export interface AppDependencies {
   readonly config: ApiConfig;
   readonly logger: Logger;
   readonly metrics?: ApiMetrics;
+  /** Test facility (FAULT_INJECTION=1 only, see fault-injection.ts): serves POST /v1/_faults. */
+  readonly faults?: FaultInjector | undefined;
 }
 
 /** What the app exposes beside Express: used by the listener (shutdown) and the tests. */
@@ -74,6 +78,7 @@ export function createApp({
   config,
   logger,
   metrics = new ApiMetrics(),
+  faults,
 }: AppDependencies): InventoryApp {
   const schemas = buildSchemas(config);
   const registry = new SchemaRegistry(schemas);
@@ -320,6 +325,8 @@ export function createApp({
     });
     app[route.method](expressPathOf(route.path), ...chain);
   }
+
+  if (faults) app.use(faultInjectionRouter(faults, authenticate));
 
   // Unknown paths: 404; known paths with another method: 405 with Allow.
   const matchers = routes.map((route) => ({ route, matcher: templateMatcher(route.path) }));

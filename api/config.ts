@@ -2,6 +2,7 @@
 // exported as a plain typed object. An invalid value stops the process with a message naming the
 // variable; every variable is documented in README.md ("Configuration") and docs/api.md.
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Ajv } from 'ajv';
 import { ID_PATTERN } from './schemas.js';
 
@@ -43,6 +44,19 @@ export interface ApiConfig {
   readonly shutdownTimeoutMs: number;
   readonly snapshotEveryRecords: number;
   readonly idempotencyRetentionSeconds: number;
+  /** Load the demo chain into an empty data directory. */
+  readonly demoData: boolean;
+  /** After a snapshot, delete journal segments the previous snapshot covers. */
+  readonly compactJournal: boolean;
+  readonly mailboxCapacity: number;
+  readonly storeSilentAfterSeconds: number;
+  readonly offlineBufferUnits: number;
+  /** `file` (DATA_DIR, one node) or `postgres` (DATABASE_URL, shared by several nodes). */
+  readonly journal: 'file' | 'postgres';
+  readonly databaseUrl: string;
+  readonly pgSchema: string;
+  /** This node's id among the live nodes of a cluster. */
+  readonly nodeId: string;
 }
 
 export class ConfigError extends Error {
@@ -171,6 +185,60 @@ export const variables = {
     schema: integer(60, 31_536_000),
     default: 86_400,
     doc: 'How long an Idempotency-Key is remembered',
+  },
+  DEMO_DATA: {
+    key: 'demoData',
+    schema: { type: 'string', enum: ['true', 'false'] },
+    default: 'true',
+    doc: 'Load the demo chain (7 locations, 45 SKUs) when the data directory is empty',
+  },
+  COMPACT_JOURNAL: {
+    key: 'compactJournal',
+    schema: { type: 'string', enum: ['true', 'false'] },
+    default: 'false',
+    doc: 'After each snapshot, delete journal segments wholly covered by the previous snapshot',
+  },
+  MAILBOX_CAPACITY: {
+    key: 'mailboxCapacity',
+    schema: integer(1, 10_000_000),
+    default: 10_000,
+    doc: 'Commands in flight per stock level before 429 MAILBOX_FULL',
+  },
+  STORE_SILENT_AFTER_SECONDS: {
+    key: 'storeSilentAfterSeconds',
+    schema: integer(1, 86_400),
+    default: 120,
+    doc: 'A store agent silent this long may be selling offline: its offline buffer is withheld online',
+  },
+  OFFLINE_BUFFER_UNITS: {
+    key: 'offlineBufferUnits',
+    schema: integer(0, 1_000_000),
+    default: 2,
+    doc: 'Units per stock level a silent store keeps back from online promises',
+  },
+  JOURNAL: {
+    key: 'journal',
+    schema: { type: 'string', enum: ['file', 'postgres'] },
+    default: 'file',
+    doc: 'file: journal and snapshots under DATA_DIR (one node); postgres: in DATABASE_URL, shared by every node of a cluster',
+  },
+  DATABASE_URL: {
+    key: 'databaseUrl',
+    schema: { type: 'string' },
+    default: '',
+    doc: 'PostgreSQL connection string (postgres://user@host:5432/db); required when JOURNAL=postgres',
+  },
+  PG_SCHEMA: {
+    key: 'pgSchema',
+    schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
+    default: 'inventory',
+    doc: 'Schema of the tables, created and migrated at start-up; the nodes of one cluster share it',
+  },
+  NODE_ID: {
+    key: 'nodeId',
+    schema: { type: 'string', maxLength: 200 },
+    default: '',
+    doc: 'This node in cluster_nodes, unique among live nodes; empty: <hostname>-<pid>',
   },
 } as const satisfies Record<string, Variable>;
 
@@ -305,6 +373,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       `DEFAULT_TTL_SECONDS (${defaultTtlSeconds}) must not exceed MAX_TTL_SECONDS (${maxTtlSeconds})`,
     );
   }
+  if (str('JOURNAL') === 'postgres' && str('DATABASE_URL') === '') {
+    problems.push('DATABASE_URL is required when JOURNAL=postgres');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port: num('PORT'),
@@ -326,6 +397,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     shutdownTimeoutMs: num('SHUTDOWN_TIMEOUT_MS'),
     snapshotEveryRecords: num('SNAPSHOT_EVERY_RECORDS'),
     idempotencyRetentionSeconds: num('IDEMPOTENCY_RETENTION_SECONDS'),
+    demoData: str('DEMO_DATA') === 'true',
+    compactJournal: str('COMPACT_JOURNAL') === 'true',
+    mailboxCapacity: num('MAILBOX_CAPACITY'),
+    storeSilentAfterSeconds: num('STORE_SILENT_AFTER_SECONDS'),
+    offlineBufferUnits: num('OFFLINE_BUFFER_UNITS'),
+    journal: str('JOURNAL') as ApiConfig['journal'],
+    databaseUrl: str('DATABASE_URL'),
+    pgSchema: str('PG_SCHEMA'),
+    nodeId: str('NODE_ID') || `${hostname()}-${process.pid}`,
   };
 }
 

@@ -7,13 +7,14 @@ import type { Logger } from 'winston';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../engine/engine.js';
-import { FileJournal } from '../storage/file-journal.js';
-import { LowdbSnapshotStore } from '../storage/lowdb-snapshots.js';
+import { openStorage } from '../storage/open-storage.js';
+import { seedDemoChain } from '../scripts/demo-chain.js';
 import { createApp } from './app.js';
 import type { InventoryApp } from './app.js';
 import type { ApiConfig, ApiKey } from './config.js';
 import { ConfigError, digestOf, loadConfig, lookalikeVariables, withApiKeys } from './config.js';
 import type { InventoryEngine } from './engine-port.js';
+import { FaultInjector, faultInjectionEnabled } from './fault-injection.js';
 import { createLogger } from './logger.js';
 
 export interface RunningServer {
@@ -57,9 +58,24 @@ export async function startServer(config: ApiConfig, options: ServerOptions = {}
     );
   }
   const dataDir = path.resolve(effective.dataDir);
+  // JOURNAL=file: DATA_DIR/journal and DATA_DIR/snapshots; JOURNAL=postgres: shared by every node.
+  const storage = await openStorage({
+    journal: effective.journal,
+    dataDir,
+    databaseUrl: effective.databaseUrl,
+    schema: effective.pgSchema,
+    nodeId: effective.nodeId,
+    logger,
+  });
+  // Test facility only (see fault-injection.ts): journal failures and clock jumps on command.
+  const faults = faultInjectionEnabled() && storage.kind === 'file' ? new FaultInjector() : undefined;
+  if (faults)
+    print('FAULT_INJECTION=1: POST /v1/_faults may fail the journal and move the clock (tests only)');
   const engine = await Engine.start({
-    journal: new FileJournal({ dir: path.join(dataDir, 'journal'), logger }),
-    snapshots: new LowdbSnapshotStore({ dir: path.join(dataDir, 'snapshots'), logger }),
+    journal: faults ? faults.fileJournal(path.join(dataDir, 'journal'), logger) : storage.journal,
+    clock: faults?.clock,
+    snapshots: storage.snapshots,
+    ownership: storage.ownership,
     logger,
     defaultTtlSeconds: effective.defaultTtlSeconds,
     maxTtlSeconds: effective.maxTtlSeconds,
@@ -67,9 +83,19 @@ export async function startServer(config: ApiConfig, options: ServerOptions = {}
     lowStockThreshold: effective.lowStockThreshold,
     snapshotEveryRecords: effective.snapshotEveryRecords,
     idempotencyRetentionMs: effective.idempotencyRetentionSeconds * 1000,
+    compactJournal: effective.compactJournal,
+    mailboxCapacity: effective.mailboxCapacity,
+    storeSilentAfterMs: effective.storeSilentAfterSeconds * 1000,
+    offlineBuffer: effective.offlineBufferUnits,
   });
+  if (engine.lastSeq === 0 && effective.demoData) {
+    const levels = await seedDemoChain(engine);
+    print(
+      `Empty data directory: loaded the demo chain (7 locations, ${levels} stock levels). DEMO_DATA=false skips it.`,
+    );
+  }
   const port: InventoryEngine = engine;
-  const app = createApp({ engine: port, config: effective, logger });
+  const app = createApp({ engine: port, config: effective, logger, faults });
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(effective.port, effective.host, () => resolve(listening));
     listening.once('error', reject);
@@ -78,12 +104,19 @@ export async function startServer(config: ApiConfig, options: ServerOptions = {}
   server.headersTimeout = 20_000;
   server.requestTimeout = 0;
   const address = server.address();
-  const url =
+  // A wildcard bind is reachable as localhost from this machine: print that, it can be opened.
+  const host =
     typeof address === 'object' && address
-      ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
-      : String(address);
+      ? address.address === '0.0.0.0' || address.address === '::'
+        ? 'localhost'
+        : address.family === 'IPv6'
+          ? `[${address.address}]`
+          : address.address
+      : '';
+  const url = typeof address === 'object' && address ? `http://${host}:${address.port}` : String(address);
   logger.info('listening', { url, dataDir });
   print(`Stockline API listening on ${url} (docs at ${url}/docs)`);
+  print(`Dashboard: ${url}/dashboard (enter a reader, storefront or admin key)`);
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> =>
@@ -103,6 +136,7 @@ export async function startServer(config: ApiConfig, options: ServerOptions = {}
         await closed;
       }
       await engine.stop();
+      await storage.close();
       logger.info('stopped');
     })());
   return { server, app, engine, url, shutdown };
