@@ -115,6 +115,7 @@ export interface EngineMetrics {
   readonly journal: { readonly health: string } & Journal['stats'];
   readonly breaker: 'closed' | 'open' | 'halfOpen';
   readonly activeReservations: number;
+  readonly stockLevels: number;
   readonly pendingFollowUps: number;
   readonly recovery: RecoveryReport | null;
 }
@@ -1571,6 +1572,7 @@ export class Engine {
       journal: { health: this.journal.health, ...this.journal.stats },
       breaker: this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'halfOpen' : 'closed',
       activeReservations,
+      stockLevels: this.projection.stockLevelCount,
       pendingFollowUps: this.followUps.length,
       recovery: this.recoveryReport,
     };

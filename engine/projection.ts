@@ -201,6 +201,13 @@ export class Projection {
     for (const index of indexes) this.dirty.add(index);
   }
 
+  /** Stock levels held (each SKU at each location it has a level). */
+  get stockLevelCount(): number {
+    let total = 0;
+    for (const locations of this.locationsBySku.values()) total += locations.size;
+    return total;
+  }
+
   get size(): number {
     let total = 0;
     for (const partition of this.partitions) total += partition.size;
