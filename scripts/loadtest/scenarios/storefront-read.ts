@@ -1,0 +1,65 @@
+// storefront-read: the storefront reading availability for every page view. Two measured phases over
+// a catalogue of `--catalogue` SKUs, each stocked at three locations: single reads
+// (GET /v1/stock/{sku}) and batch reads of 100 SKUs (GET /v1/stock?skus=...), SKUs drawn uniformly.
+import { prng } from '../client.js';
+import { checkLevels, readLevels } from '../invariants.js';
+import type { Scenario } from '../scenario.js';
+import { measure } from '../scenario.js';
+import { catalogueLocations, seedStock, skuName } from '../seed.js';
+import { batchReadStep, singleReadStep } from './steps.js';
+
+export const BATCH_READ_SIZE = 100;
+
+export const storefrontRead: Scenario = async (context) => {
+  const { options, admin, runId, progress } = context;
+  const prefix = `sr${runId}`;
+  const skus = Array.from({ length: options.catalogue }, (_, i) => skuName(prefix, i));
+  const seeded = new Map<string, number>();
+  progress(
+    `storefront-read: seeding ${skus.length.toLocaleString('en-US')} SKUs x ${catalogueLocations.length} locations`,
+  );
+  const random = prng(options.seed);
+  for (const location of catalogueLocations) {
+    await seedStock(
+      admin,
+      runId,
+      location.id,
+      skus.map((sku) => ({ sku, onHand: 1 + Math.floor(random() * 200) })),
+      seeded,
+    );
+  }
+  const picker = (connection: number) => {
+    const next = prng(options.seed * 7919 + connection);
+    return () => skus[Math.floor(next() * skus.length)] as string;
+  };
+  const single = await measure(context, {
+    label: 'storefront-read single',
+    key: 'shop',
+    connections: options.connections,
+    seconds: options.duration,
+    script: (connection) => [singleReadStep(picker(connection))],
+  });
+  const batch = await measure(context, {
+    label: `storefront-read batch of ${BATCH_READ_SIZE}`,
+    key: 'shop',
+    connections: options.connections,
+    seconds: options.duration,
+    script: (connection) => [batchReadStep(picker(connection + 100_000), BATCH_READ_SIZE)],
+  });
+  progress('storefront-read: checking invariants');
+  const invariants = checkLevels(await readLevels(admin, skus), { seeded });
+  return {
+    name: 'storefront-read',
+    description: `GET /v1/stock/{sku} and GET /v1/stock?skus=<${BATCH_READ_SIZE}> over ${skus.length} SKUs x ${catalogueLocations.length} locations`,
+    phases: [single, batch],
+    figures: {
+      singleRequestsPerSecond: single.requestsPerSecond,
+      singleP99Ms: single.latency.p99Ms,
+      batchRequestsPerSecond: batch.requestsPerSecond,
+      batchSkusPerSecond: batch.requestsPerSecond * BATCH_READ_SIZE,
+      batchP99Ms: batch.latency.p99Ms,
+    },
+    invariants,
+    notes: [],
+  };
+};
