@@ -17,6 +17,9 @@ import type { InventoryEngine } from './engine-port.js';
 import { FaultInjector, faultInjectionEnabled } from './fault-injection.js';
 import { createLogger } from './logger.js';
 
+/** A flash sale opens thousands of connections at once; Node's default backlog (511) drops SYNs. */
+const LISTEN_BACKLOG = 4096;
+
 export interface RunningServer {
   readonly server: Server;
   readonly app: InventoryApp;
@@ -97,7 +100,7 @@ export async function startServer(config: ApiConfig, options: ServerOptions = {}
   const port: InventoryEngine = engine;
   const app = createApp({ engine: port, config: effective, logger, faults });
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(effective.port, effective.host, () => resolve(listening));
+    const listening = app.listen(effective.port, effective.host, LISTEN_BACKLOG, () => resolve(listening));
     listening.once('error', reject);
   });
   // Slow clients must not hold sockets forever; streams are exempt through their own heartbeats.

@@ -67,7 +67,16 @@ export function matches(filter: StreamFilter, item: FeedItem): boolean {
   );
 }
 
-export const sseMessage = (item: FeedItem): string => `id: ${item.id}\ndata: ${JSON.stringify(item)}\n\n`;
+/** One engine item goes to every subscriber: serialise it once, not once per subscriber. */
+const serialised = new WeakMap<FeedItem, string>();
+export const sseMessage = (item: FeedItem): string => {
+  let message = serialised.get(item);
+  if (message === undefined) {
+    message = `id: ${item.id}\ndata: ${JSON.stringify(item)}\n\n`;
+    serialised.set(item, message);
+  }
+  return message;
+};
 
 interface StreamClient {
   readonly res: Response;
