@@ -23,7 +23,7 @@ import {
 import type { ReservationEvent } from './domain/reservation.js';
 import { adjustmentReasons } from './domain/stock.js';
 import type { AdjustmentReason, ReleaseReason, StockEvent, StockState } from './domain/stock.js';
-import { availableOf, evolve, holdsOf, initialStockState } from './domain/stock.js';
+import { availableOf, evolve, holdOf, holdsOf, initialStockState } from './domain/stock.js';
 import type { StockCommand } from './domain/stock-commands.js';
 import { decide, MAX_QUANTITY } from './domain/stock-commands.js';
 import { InventoryError, isInventoryError } from './errors.js';
@@ -998,8 +998,9 @@ export class Engine {
         lines: shortfalls,
       });
     }
+    let placed: ReservationView;
     try {
-      return await this.reservationActors.run(reservationStream(id), (state) => {
+      placed = await this.reservationActors.run(reservationStream(id), (state) => {
         if (state.status === 'abandoned') {
           // Recovery on another node gave this cart up while it was being held: start over.
           throw new InventoryError('APPEND_CONFLICT', `reservation ${id} was abandoned by recovery`, {}, 0);
@@ -1030,6 +1031,22 @@ export class Engine {
       await this.compensate(id, held);
       throw error;
     }
+    // A till sale may have taken a line's units while the cart was being placed, before the
+    // reservation existed to be flagged: flag it now (and try to re-source it).
+    for (const line of held) {
+      const stream = stockStream(line.sku, line.locationId);
+      const stock = this.stockActors.peek(stream) ?? this.projection.stockByStream(stream);
+      if (stock && holdOf(stock.holds, id)?.atRisk) {
+        setImmediate(() => {
+          this.flagAtRisk(id, line.sku, line.locationId)
+            .then(() => this.resource(id, line.sku, line.locationId))
+            .catch((error: unknown) =>
+              this.logger.warn('could not flag reservation at risk', { error: String(error) }),
+            );
+        });
+      }
+    }
+    return placed;
   }
 
   private requireTotal(quantity: number): void {
@@ -1165,7 +1182,9 @@ export class Engine {
         const nowMs = this.clock.now();
         let changed = false;
         const view = await this.reservationActors.run(reservationStream(id), (state) => {
-          const events = decideReservation(command(isoOf(nowMs), nowMs), state);
+          const decided = command(isoOf(nowMs), nowMs);
+          if (decided.type === 'confirm') this.refuseIfAnyLineAtRisk(state);
+          const events = decideReservation(decided, state);
           changed = events.length > 0;
           return {
             events,
@@ -1179,6 +1198,39 @@ export class Engine {
       }),
     );
     return { reservation: result, replayed };
+  }
+
+  /**
+   * A till sale flags a hold at risk on its stock level at once, but the reservation learns it a
+   * moment later. Confirmation must not slip into that moment: it checks every line's hold on the
+   * stock levels' current state, in the same synchronous turn as the decision, so a sale decided
+   * before it is always seen.
+   */
+  private refuseIfAnyLineAtRisk(reservation: ReservationState): void {
+    const atRisk = reservation.lines.filter((line) => {
+      const stream = stockStream(line.sku, line.locationId);
+      const stock = this.stockActors.peek(stream) ?? this.projection.stockByStream(stream);
+      return stock ? holdOf(stock.holds, reservation.id)?.atRisk === true : false;
+    });
+    if (atRisk.length === 0) return;
+    for (const line of atRisk) {
+      setImmediate(() => {
+        this.flagAtRisk(reservation.id, line.sku, line.locationId)
+          .then(() => this.resource(reservation.id, line.sku, line.locationId))
+          .catch((error: unknown) =>
+            this.logger.warn('could not flag reservation at risk', { error: String(error) }),
+          );
+      });
+    }
+    throw new InventoryError(
+      'RESERVATION_STATE_CONFLICT',
+      `reservation ${reservation.id} has a line at risk`,
+      {
+        reservationId: reservation.id,
+        status: 'at_risk',
+        atRisk: atRisk.map((line) => ({ sku: line.sku, locationId: line.locationId })),
+      },
+    );
   }
 
   /**

@@ -66,6 +66,11 @@ export class StreamActor<S> {
   get idle(): boolean {
     return this.inFlight === 0 && !this.retired;
   }
+  /** The state including commands decided but not yet durable (for same-turn checks by other actors). */
+  get current(): S {
+    return this.state;
+  }
+
   get version(): number {
     return this.host.versionOf(this.state);
   }
@@ -188,6 +193,12 @@ export class ActorRegistry<S> {
   dropIfBehind(stream: string, version: number): void {
     const actor = this.actors.get(stream);
     if (actor && actor.idle && actor.version < version) this.actors.delete(stream);
+  }
+
+  /** The stream's current state if its actor is active (it may include undurable commands). */
+  peek(stream: string): S | undefined {
+    const actor = this.actors.get(stream);
+    return actor && !actor.isRetired ? actor.current : undefined;
   }
 
   /** Number of activated actors. */

@@ -3,24 +3,17 @@
 // lines is at risk". A pinned line stays at risk until someone attends to it: confirming it would sell
 // online units the till already sold.
 //
-// BUG (found by the chaos campaign, seed 1002: four reservations confirmed after a ReservationAtRisk on
-// their own hold; reported, not fixed here since engine/ is not this suite's to change). The sale
-// records ReservationAtRisk on the stock stream, but the reservation is flagged later, from a
-// setImmediate in Engine.applyDurable (flagAtRisk), on its own stream:
-//   A. a confirm decided between the two is accepted, and commits the units the till took (on-hand -2);
-//   B. when the hold and the sale are made durable in the same group-commit batch, flagAtRisk runs before
-//      the saga has placed the reservation, finds no reservation and returns: the flag is lost for good
-//      (only a restart's finishInterruptedSagas would raise it), the reservation stays `held`, and its
-//      confirm is accepted whenever it comes.
-// Both tests fail today. They are skipped so that `npm test` stays green; run them with
-//   RELIABILITY_KNOWN_BUGS=1 npx mocha tests/reliability/at-risk-confirm.reliability.spec.ts
+// Found by the chaos campaign (seed 1002: four reservations confirmed after a ReservationAtRisk on
+// their own hold). The sale records ReservationAtRisk on the stock stream at once; the reservation
+// learns it a moment later. Guards against:
+//   A. a confirm decided between the two being accepted, committing the units the till took;
+//   B. the flag being lost when the hold and the sale become durable in one batch, before the saga
+//      has placed the reservation.
 import { expect } from 'chai';
 import type { Engine } from '../../engine/engine.js';
 import { isInventoryError } from '../../engine/errors.js';
 import type { Harness } from '../support/engine-harness.js';
 import { startEngine } from '../support/engine-harness.js';
-
-const knownBug = process.env['RELIABILITY_KNOWN_BUGS'] === '1' ? it : it.skip;
 
 describe('reliability: a reservation whose units a till sale took is not confirmable (known bug)', () => {
   let harness: Harness;
@@ -43,7 +36,7 @@ describe('reliability: a reservation whose units a till sale took is not confirm
       (error: unknown) => (isInventoryError(error) ? error.code : String(error)),
     );
 
-  knownBug('A: a confirm right after the sale is refused, not accepted before the flag lands', async () => {
+  it('A: a confirm right after the sale is refused, not accepted before the flag lands', async () => {
     const { reservation } = await engine.reserve({
       lines: [{ sku: 'TEE', quantity: 2, locationId: 'S1' }],
       ttlSeconds: 600,
@@ -53,7 +46,7 @@ describe('reliability: a reservation whose units a till sale took is not confirm
     expect(engine.level('TEE', 'S1')?.onHand, 'no online sale of units the till sold').to.equal(0);
   });
 
-  knownBug('B: a hold and a sale made durable together still flag the reservation at risk', async () => {
+  it('B: a hold and a sale made durable together still flag the reservation at risk', async () => {
     const placing = engine.reserve({
       lines: [{ sku: 'TEE', quantity: 2, locationId: 'S1' }],
       ttlSeconds: 600,

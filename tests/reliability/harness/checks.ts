@@ -65,14 +65,11 @@ export interface CheckReport {
   readonly unknownApplied: number;
   readonly unknownNotApplied: number;
   /**
-   * Reservations confirmed after a till sale, count or adjustment put their hold at risk: the known bug
-   * of tests/reliability/at-risk-confirm.reliability.spec.ts. Counted, not yet an anomaly: make it one
-   * (KNOWN_AT_RISK_CONFIRM_BUG = false) once the engine refuses those confirms.
+   * Reservations confirmed after a till sale, count or adjustment put their hold at risk (the bug that
+   * tests/reliability/at-risk-confirm.reliability.spec.ts guards against): an anomaly.
    */
   readonly confirmedAtRisk: number;
 }
-
-const KNOWN_AT_RISK_CONFIRM_BUG = true;
 
 /** Journal timestamps are milliseconds (truncated); a little slack covers that and clock reads. */
 const SLACK_MS = 5;
@@ -549,8 +546,7 @@ export function runChecks(input: CheckInput): CheckReport {
       if (event.type === 'ReservationAtRisk') atRisk.add(event.reservationId);
       if (event.type === 'ReservationConfirmed' && atRisk.has(record.stream.slice('reservation/'.length))) {
         confirmedAtRisk++;
-        if (!KNOWN_AT_RISK_CONFIRM_BUG)
-          flag(2, `${record.stream} confirmed at seq ${record.seq} after its hold was put at risk`);
+        flag(2, `${record.stream} confirmed at seq ${record.seq} after its hold was put at risk`);
       }
     }
   }
