@@ -9,6 +9,7 @@ import CircuitBreaker from 'opossum';
 import { randomUUID } from 'node:crypto';
 import type { Journal, JournalEntry, JournalRecord } from '../storage/journal.js';
 import type { SnapshotStore } from '../storage/snapshot.js';
+import { SnapshotsUnreadableError } from '../storage/snapshot.js';
 import type { Clock } from './clock.js';
 import { isoOf, systemClock } from './clock.js';
 import type { LocationEvent, LocationState } from './domain/location.js';
@@ -347,7 +348,7 @@ export class Engine {
   private async recover(): Promise<void> {
     const started = performance.now();
     await this.journal.open();
-    const snapshot = this.snapshots ? await this.snapshots.latest() : null;
+    const snapshot = this.snapshots ? await this.latestSnapshotOrJournalAlone(this.snapshots) : null;
     if (snapshot) {
       this.projection = new Projection(snapshot.partitionCount);
       for await (const [id, value] of snapshot.entries()) this.projection.load(id, value);
@@ -389,6 +390,37 @@ export class Engine {
       expired,
     };
     this.logger.info('engine recovered', { ...this.recoveryReport });
+  }
+
+  /**
+   * When every snapshot is damaged, the journal alone is enough only if it still holds every record
+   * from seq 1 up to what the snapshots covered; otherwise starting would silently serve less than
+   * was acknowledged, so recovery stops and says why.
+   */
+  private async latestSnapshotOrJournalAlone(store: SnapshotStore) {
+    try {
+      return await store.latest();
+    } catch (error) {
+      if (!(error instanceof SnapshotsUnreadableError)) throw error;
+      let firstSeq = 0;
+      for await (const record of this.journal.read(1)) {
+        firstSeq = record.seq;
+        break;
+      }
+      if (firstSeq !== 1 || this.journal.lastSeq < error.newestSeq) {
+        throw new Error(
+          `${error.message}, and the journal does not hold every record up to seq ${error.newestSeq} ` +
+            `(it holds ${firstSeq === 0 ? 'none' : `${firstSeq} to ${this.journal.lastSeq}`}): refusing to start ` +
+            'from less than was acknowledged. Restore the journal or the snapshots (docs/operations.md).',
+          { cause: error },
+        );
+      }
+      this.logger.warn('every snapshot is damaged: recovering from the whole journal', {
+        newestSnapshotSeq: error.newestSeq,
+        lastSeq: this.journal.lastSeq,
+      });
+      return null;
+    }
   }
 
   /**

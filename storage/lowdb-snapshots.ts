@@ -13,6 +13,7 @@ import { Low, type Adapter } from 'lowdb';
 import { fsyncDir, isErrno, nodeFileOps, writeFully, type FileOps } from './file-ops.js';
 import { defaultStorageLogger, type StorageLogger } from './logger.js';
 import type { LoadedSnapshot, SnapshotStore, SnapshotWrite } from './snapshot.js';
+import { SnapshotsUnreadableError } from './snapshot.js';
 
 const MANIFEST_NAME = /^manifest-(\d+)\.json$/;
 const PARTITION_NAME = /^p(\d+)-(\d+)\.json$/;
@@ -331,7 +332,8 @@ export class LowdbSnapshotStore implements SnapshotStore {
   }
 
   async #newestValidManifest(): Promise<Manifest | null> {
-    for (const seq of await this.#manifestSeqs()) {
+    const seqs = await this.#manifestSeqs();
+    for (const seq of seqs) {
       const manifest = await this.#readManifest(seq);
       const problem = typeof manifest === 'string' ? manifest : await this.#partitionsProblem(manifest);
       if (problem === null && typeof manifest !== 'string') return manifest;
@@ -339,6 +341,15 @@ export class LowdbSnapshotStore implements SnapshotStore {
         manifest: `manifest-${seq}.json`,
         problem,
       });
+    }
+    if (seqs.length > 0) {
+      // Snapshots existed and none can be read: starting from the journal alone could silently serve
+      // less than was acknowledged (a journal compacted or lost behind them). Refuse; the operator
+      // decides (docs/operations.md, "Recovering from a damaged journal").
+      throw new SnapshotsUnreadableError(
+        `snapshots in ${this.#dir}: all ${seqs.length} manifests are damaged (the newest claims seq ${Math.max(...seqs)})`,
+        Math.max(...seqs),
+      );
     }
     return null;
   }

@@ -18,8 +18,23 @@ export interface LoadedSnapshot {
   entries(): AsyncIterable<readonly [string, unknown]>;
 }
 
+/** Snapshots exist but none verifies. `newestSeq`: the highest seq a snapshot claimed to cover. */
+export class SnapshotsUnreadableError extends Error {
+  constructor(
+    message: string,
+    readonly newestSeq: number,
+  ) {
+    super(message);
+    this.name = 'SnapshotsUnreadableError';
+  }
+}
+
 export interface SnapshotStore {
-  /** The newest snapshot whose manifest and partitions all verify, or null if there is none. */
+  /**
+   * The newest snapshot whose manifest and partitions all verify, or null if there is none. Throws
+   * SnapshotsUnreadableError when snapshots exist and none verifies, so the caller can check that the
+   * journal alone still holds everything they covered.
+   */
   latest(): Promise<LoadedSnapshot | null>;
   /** Writes atomically: partitions first (temp file, fsync, rename, fsync dir), the manifest last. */
   write(snapshot: SnapshotWrite): Promise<void>;

@@ -23,8 +23,6 @@ import {
 import { readJournalRecords } from './harness/observe.js';
 import { TestServer, seedStock } from './harness/server.js';
 
-const knownBug = process.env['RELIABILITY_KNOWN_BUGS'] === '1' ? it : it.skip;
-
 interface StartAttempt {
   readonly exitCode: number | null;
   readonly ready: boolean;
@@ -257,14 +255,9 @@ describe('reliability: damaged data directories at start-up (real server process
     expectRefusal(await start(dir), /the journal ends at seq 0 but the snapshot covers seq \d+/);
   });
 
-  // BUG (reported, not fixed here: engine/ and storage/ are not this test's to change). With the journal
-  // gone and every snapshot manifest damaged, the snapshot store falls back to "no snapshot", the journal
-  // opens empty, and the engine serves an empty state with only warnings in the log: a silent load of
-  // nothing over the remains of a data directory that held records (the manifests' names still say up to
-  // which seq). The same happens with a journal cut short under damaged snapshots: a partial load.
-  // Skipped so that `npm test` stays green until the engine refuses to start in this case; run it with
-  //   RELIABILITY_KNOWN_BUGS=1 npx mocha tests/reliability/damaged-data-dir.reliability.spec.ts
-  knownBug('a missing journal and every snapshot damaged: refuses rather than start empty', async () => {
+  // Found by this suite: with the journal gone and every snapshot manifest damaged, the server used to
+  // start empty with only warnings. The snapshot store now refuses when snapshots exist and none reads.
+  it('a missing journal and every snapshot damaged: refuses rather than start empty', async () => {
     const dir = await damagedCopy(async (copy) => {
       await rm(path.join(copy, 'journal'), { recursive: true, force: true });
       const snapshots = path.join(copy, 'snapshots');

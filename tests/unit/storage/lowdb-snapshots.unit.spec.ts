@@ -10,7 +10,12 @@ import {
   LowdbSnapshotStore,
   SnapshotIntegrityError,
 } from '../../../storage/lowdb-snapshots.js';
-import { partitionOf, type LoadedSnapshot, type SnapshotWrite } from '../../../storage/snapshot.js';
+import {
+  partitionOf,
+  SnapshotsUnreadableError,
+  type LoadedSnapshot,
+  type SnapshotWrite,
+} from '../../../storage/snapshot.js';
 import { FaultyFileOps } from '../../support/faulty-file-ops.js';
 import { spyLogger } from '../../support/journal-helpers.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
@@ -159,7 +164,7 @@ describe('LowdbSnapshotStore', () => {
     expect(await entriesOf(next!)).to.deep.equal(expected);
   });
 
-  it('falls back when the newest manifest is damaged, and returns null when nothing verifies', async () => {
+  it('falls back when the newest manifest is damaged, and refuses when nothing verifies', async () => {
     const logger = spyLogger();
     const store = new LowdbSnapshotStore({ dir, logger });
     await store.write(snapshotOf(10, stockState(5, 1)));
@@ -168,7 +173,12 @@ describe('LowdbSnapshotStore', () => {
     expect((await new LowdbSnapshotStore({ dir, logger }).latest())?.seq).to.equal(10);
 
     await writeFile(path.join(dir, 'p0-10.json'), '');
-    expect(await new LowdbSnapshotStore({ dir, logger }).latest()).to.equal(null);
+    // Snapshots existed and none reads: refuse rather than let the engine start from less.
+    const refusal = await new LowdbSnapshotStore({ dir, logger }).latest().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refusal).to.be.instanceOf(SnapshotsUnreadableError);
     expect(logger.warn.callCount).to.equal(3);
   });
 
@@ -181,7 +191,11 @@ describe('LowdbSnapshotStore', () => {
           const store = new LowdbSnapshotStore({ dir: runDir, logger: spyLogger() });
           await store.write(snapshotOf(5, state));
           await flipBit(path.join(runDir, 'p2-5.json'), bitIndex);
-          expect(await new LowdbSnapshotStore({ dir: runDir, logger: spyLogger() }).latest()).to.equal(null);
+          const refusal = await new LowdbSnapshotStore({ dir: runDir, logger: spyLogger() }).latest().then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          expect(refusal).to.be.instanceOf(SnapshotsUnreadableError);
         } finally {
           await removeTempDir(runDir);
         }
