@@ -472,7 +472,13 @@ export class Engine {
         }
       }
     }
-    await Promise.all(steps.map((step) => step.run()));
+    // Each step may lose a race to another node (cluster mode) or meet failing storage: retry it on
+    // conflicts, and queue it for the maintenance loop if it still fails, never drop it.
+    await Promise.all(
+      steps.map((step, index) =>
+        this.followUp(`recovery step ${index} (${step.kind})`, () => this.retryOnConflict(step.run)),
+      ),
+    );
     return {
       compensated: steps.filter((step) => step.kind === 'compensate').length,
       completed: steps.filter((step) => step.kind === 'complete').length,

@@ -9,7 +9,8 @@
 //     restarted: time from the restart (process spawn) to an empty backlog, and the drain rate.
 //
 //   node --import tsx scripts/bench-propagation.ts [--events 10000] [--rate 100] [--stress-rate 500]
-//     [--legacy-interval 5s] [--drain-events 100000] [--batch-max 500] [--skip-legacy] [--skip-drain] [--json]
+//     [--legacy-interval 5s] [--drain-events 100000] [--batch-max 500] [--skip-legacy] [--skip-propagation]
+//     [--skip-drain] [--json]
 //
 // Send and arrival times are both taken in this process (performance.now()), so no clock is shared
 // between processes. The load generator, the agent and the engine share this machine's cores.
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     'drain-events': { type: 'string', default: '100000' },
     'batch-max': { type: 'string', default: '500' },
     'skip-legacy': { type: 'boolean', default: false },
+    'skip-propagation': { type: 'boolean', default: false },
     'skip-drain': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -272,9 +274,12 @@ const machine = `${cpus.length} × ${cpus[0]?.model.trim() ?? 'cpu'}, ${Math.rou
 const load = () => os.loadavg()[0]?.toFixed(2) ?? '?';
 progress(`machine: ${machine}; load average ${load()}`);
 const loadBefore = load();
-const propagation: LatencySummary[] = [await measurePropagation('live', rate)];
-if (!values['skip-legacy']) propagation.push(await measurePropagation('legacy', rate));
-if (stressRate > 0) propagation.push(await measurePropagation('live', stressRate));
+const propagation: LatencySummary[] = [];
+if (!values['skip-propagation']) {
+  propagation.push(await measurePropagation('live', rate));
+  if (!values['skip-legacy']) propagation.push(await measurePropagation('legacy', rate));
+  if (stressRate > 0) propagation.push(await measurePropagation('live', stressRate));
+}
 const drain = values['skip-drain'] ? undefined : await measureDrain();
 const loadAfter = load();
 
@@ -284,15 +289,17 @@ if (values.json) {
   console.log(
     `machine: ${machine}; 1-minute load average ${loadBefore} at the start, ${loadAfter} at the end`,
   );
-  console.log(
-    `\nPropagation, till event at the agent -> storefront SSE (${events} events per row, open loop)`,
-  );
-  console.log('| mode | rate | events | p50 | p90 | p99 | max | mean | till answer p99 |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const row of propagation) {
+  if (propagation.length > 0) {
     console.log(
-      `| ${row.mode} | ${row.rate}/s | ${row.events} | ${row.p50Ms} ms | ${row.p90Ms} ms | ${row.p99Ms} ms | ${row.maxMs} ms | ${row.meanMs} ms | ${row.tillP99Ms} ms |`,
+      `\nPropagation, till event at the agent -> storefront SSE (${events} events per row, open loop)`,
     );
+    console.log('| mode | rate | events | p50 | p90 | p99 | max | mean | till answer p99 |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const row of propagation) {
+      console.log(
+        `| ${row.mode} | ${row.rate}/s | ${row.events} | ${row.p50Ms} ms | ${row.p90Ms} ms | ${row.p99Ms} ms | ${row.maxMs} ms | ${row.meanMs} ms | ${row.tillP99Ms} ms |`,
+      );
+    }
   }
   if (drain) {
     console.log(
