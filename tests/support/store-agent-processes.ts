@@ -314,7 +314,7 @@ export async function till(
   return (result.json['events'] as { seq: number }[]).map((event) => event.seq);
 }
 
-export async function agentHealth(agentUrl: string): Promise<{
+export interface AgentHealth {
   status: string;
   journal: { lastSeq: number };
   forwarding: {
@@ -324,9 +324,12 @@ export async function agentHealth(agentUrl: string): Promise<{
     diverged: string | null;
     lastError: unknown;
   };
-}> {
+}
+
+/** The agent's GET /healthz body (its shape is the agent's; see StoreAgent.health). */
+export async function agentHealth(agentUrl: string): Promise<AgentHealth> {
   const result = await http(agentUrl, 'GET', '/healthz');
-  return result.json as never;
+  return result.json as unknown as AgentHealth;
 }
 
 /** Reads a stopped agent's journal (opening a FileJournal repairs a torn tail, as the agent would). */

@@ -163,11 +163,12 @@ export class TcpFaultProxy {
 }
 
 /**
- * Cuts a connection with a TCP reset. A socket still connecting is destroyed instead: Node's
- * resetAndDestroy() would wait for the connection first, and keep the handle (and the process) alive
- * if it never completes.
+ * Cuts a connection with a TCP reset when the socket is fully open. Otherwise it is destroyed: on a
+ * socket still connecting Node's resetAndDestroy() waits for the connection, and on one already
+ * shutting down its write side the reset fails and the handle is never closed; either way the handle
+ * would keep the test process alive.
  */
 function reset(socket: net.Socket): void {
-  if (socket.connecting || socket.pending) socket.destroy();
+  if (socket.connecting || socket.pending || socket.writableEnded || !socket.writable) socket.destroy();
   else socket.resetAndDestroy();
 }
