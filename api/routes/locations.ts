@@ -49,8 +49,8 @@ export function locationRoutes({ engine }: RouteDeps): Route[] {
         404: problems[404],
         ...readProblems,
       },
-      handle: ({ params }, _req, res) => {
-        const location = engine.location(params.locationId);
+      handle: async ({ params }, _req, res) => {
+        const location = await engine.location(params.locationId);
         if (!location) {
           throw new InventoryError('LOCATION_NOT_FOUND', `location ${params.locationId} is not registered`, {
             locationId: params.locationId,
@@ -68,8 +68,10 @@ export function locationRoutes({ engine }: RouteDeps): Route[] {
       access: access.read,
       query: 'NoQuery',
       responses: { 200: { description: 'All locations, by id', schema: 'LocationList' }, ...readProblems },
-      handle: (_input, _req, res) => {
-        const items = [...engine.locations()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      handle: async (_input, _req, res) => {
+        const items = [...(await engine.locations())].sort((a, b) =>
+          a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+        );
         respond(res, 200, { items });
       },
     }),

@@ -63,14 +63,14 @@ export function operationsRoutes({ engine, metrics, state, openApi }: RouteDeps)
           contentType: 'application/json',
         },
       },
-      handle: (_input, _req, res) => {
-        const current = engine.metrics();
+      handle: async (_input, _req, res) => {
+        const [current, engineReady] = await Promise.all([engine.metrics(), engine.ready]);
         const journal = current.journal.health;
-        const ready = engine.ready && journal === 'open' && current.breaker !== 'open' && !state.draining;
+        const ready = engineReady && journal === 'open' && current.breaker !== 'open' && !state.draining;
         respond(
           res,
           ready ? 200 : 503,
-          { ready, engine: engine.ready, journal, breaker: current.breaker, draining: state.draining },
+          { ready, engine: engineReady, journal, breaker: current.breaker, draining: state.draining },
           { 'Cache-Control': 'no-store', ...(ready ? {} : { 'Retry-After': '5' }) },
         );
       },
@@ -84,7 +84,7 @@ export function operationsRoutes({ engine, metrics, state, openApi }: RouteDeps)
       access: access.public,
       responses: { 200: { description: 'Prometheus text exposition format', contentType: 'text/plain' } },
       handle: async (_input, _req, res) => {
-        const body = await metrics.registry.metrics();
+        const body = await metrics.exposition();
         if (res.headersSent) return;
         res.setHeader('Content-Type', metrics.registry.contentType);
         res.status(200).send(body);

@@ -112,8 +112,8 @@ export function reservationRoutes({ engine, metrics, config }: RouteDeps): Route
         404: problems[404],
         ...readProblems,
       },
-      handle: ({ params }, _req, res) => {
-        const reservation: ReservationView | undefined = engine.reservation(params.reservationId);
+      handle: async ({ params }, _req, res) => {
+        const reservation: ReservationView | undefined = await engine.reservation(params.reservationId);
         if (!reservation) {
           throw new InventoryError(
             'RESERVATION_NOT_FOUND',

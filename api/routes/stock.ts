@@ -32,8 +32,8 @@ export interface StorefrontStock {
 }
 
 /** One SKU across every location that has a level for it, with totals. */
-export function storefrontView(engine: InventoryEngine, sku: string): StorefrontStock {
-  const locations = [...engine.levelsOf(sku)].sort((a, b) =>
+export async function storefrontView(engine: InventoryEngine, sku: string): Promise<StorefrontStock> {
+  const locations = [...(await engine.levelsOf(sku))].sort((a, b) =>
     a.locationId < b.locationId ? -1 : a.locationId > b.locationId ? 1 : 0,
   );
   const totals = { onHand: 0, reserved: 0, safetyStock: 0, available: 0 };
@@ -46,8 +46,8 @@ export function storefrontView(engine: InventoryEngine, sku: string): Storefront
   return { sku, totals, locations };
 }
 
-const requireLocation = (engine: InventoryEngine, locationId: string): void => {
-  if (!engine.location(locationId)) {
+const requireLocation = async (engine: InventoryEngine, locationId: string): Promise<void> => {
+  if (!(await engine.location(locationId))) {
     throw new InventoryError('LOCATION_NOT_FOUND', `location ${locationId} is not registered`, {
       locationId,
     });
@@ -136,7 +136,7 @@ export function stockRoutes({ engine, metrics }: RouteDeps): Route[] {
         200: { description: 'The SKU across locations', schema: 'StorefrontStock' },
         ...readProblems,
       },
-      handle: ({ params }, _req, res) => respond(res, 200, storefrontView(engine, params.sku)),
+      handle: async ({ params }, _req, res) => respond(res, 200, await storefrontView(engine, params.sku)),
     }),
     defineRoute<Record<string, never>, StockBatchReadQuery>({
       operationId: 'getStockBatch',
@@ -148,9 +148,9 @@ export function stockRoutes({ engine, metrics }: RouteDeps): Route[] {
       access: access.read,
       query: 'StockBatchReadQuery',
       responses: { 200: { description: 'One view per SKU', schema: 'StockBatchRead' }, ...readProblems },
-      handle: ({ query }, _req, res) => {
+      handle: async ({ query }, _req, res) => {
         const skus = [...new Set(query.skus.split(','))];
-        respond(res, 200, { items: skus.map((sku) => storefrontView(engine, sku)) });
+        respond(res, 200, { items: await Promise.all(skus.map((sku) => storefrontView(engine, sku))) });
       },
     }),
     defineRoute<StockParams, LevelQuery>({
@@ -168,10 +168,10 @@ export function stockRoutes({ engine, metrics }: RouteDeps): Route[] {
         ...readProblems,
       },
       handle: async ({ params, query }, _req, res) => {
-        requireLocation(engine, params.locationId);
+        await requireLocation(engine, params.locationId);
         const level =
           query.at === undefined
-            ? engine.level(params.sku, params.locationId)
+            ? await engine.level(params.sku, params.locationId)
             : await engine.levelAt(params.sku, params.locationId, query.at);
         if (!level) throw levelNotFound(params.sku, params.locationId, query.at);
         respond(res, 200, level, { ETag: etagOf(level.version) });
@@ -202,11 +202,11 @@ export function stockRoutes({ engine, metrics }: RouteDeps): Route[] {
         ...writeProblems,
       },
       handle: async ({ params, body, principal, idempotency }, req, res) => {
-        requireLocation(engine, params.locationId);
+        await requireLocation(engine, params.locationId);
         const expectedVersion = expectedVersionOf(
           req.get('if-match'),
           req.get('if-none-match'),
-          engine.level(params.sku, params.locationId),
+          await engine.level(params.sku, params.locationId),
         );
         const result = await counted(recordCommand('count'), () =>
           engine.execute(
@@ -292,7 +292,7 @@ export function stockRoutes({ engine, metrics }: RouteDeps): Route[] {
         ...readProblems,
       },
       handle: async ({ params, query }, _req, res) => {
-        requireLocation(engine, params.locationId);
+        await requireLocation(engine, params.locationId);
         const page = await engine.history(params.sku, params.locationId, {
           ...(query.after === undefined ? {} : { after: query.after }),
           limit: query.limit,

@@ -3,6 +3,7 @@
 // answered with the sequence expected, so an agent can always resume from what the engine says.
 import type { StoreEventInput } from '../../engine/types.js';
 import { access } from '../auth.js';
+import type { MaybePromise, StoreHeartbeatResult } from '../engine-port.js';
 import { defineRoute, replayHeaders, respond } from '../route.js';
 import type { Route } from '../route.js';
 import type { StoreEventsBody, StoreParams } from '../schemas.js';
@@ -43,7 +44,7 @@ export function storeRoutes({ engine, metrics }: RouteDeps): Route[] {
           metrics.storeEvents.inc({ outcome: 'applied' }, result.applied);
           metrics.storeEvents.inc({ outcome: 'duplicate' }, result.duplicates);
           const firstApplied = result.lastSeq - result.applied;
-          const now = engine.clock.now();
+          const now = await engine.clock.now();
           for (const event of events) {
             if (event.seq > firstApplied && event.seq <= result.lastSeq) {
               const occurred = Date.parse(event.occurredAt);
@@ -69,8 +70,8 @@ export function storeRoutes({ engine, metrics }: RouteDeps): Route[] {
       access: access.read,
       params: 'StoreParams',
       responses: { 200: { description: "The store's position", schema: 'StoreStatus' }, ...readProblems },
-      handle: ({ params }, _req, res) =>
-        respond(res, 200, { storeId: params.storeId, lastSeq: engine.lastStoreSeq(params.storeId) }),
+      handle: async ({ params }, _req, res) =>
+        respond(res, 200, { storeId: params.storeId, lastSeq: await engine.lastStoreSeq(params.storeId) }),
     }),
     ...(hasHeartbeat(engine)
       ? [
@@ -90,16 +91,17 @@ export function storeRoutes({ engine, metrics }: RouteDeps): Route[] {
               ...readProblems,
               403: problems[403],
             },
-            handle: ({ params }, _req, res) => respond(res, 200, engine.heartbeat(params.storeId)),
+            handle: async ({ params }, _req, res) =>
+              respond(res, 200, await engine.heartbeat(params.storeId)),
           }),
         ]
       : []),
   ];
 }
 
-/** The store heartbeat of engine/engine.ts; the engine port (engine-port.ts) does not declare it yet. */
+/** The store heartbeat is optional in the engine port (engine-port.ts): the route exists with it. */
 interface StoreHeartbeat {
-  heartbeat(storeId: string): { storeId: string; lastSeq: number; silentAfterMs: number };
+  heartbeat(storeId: string): MaybePromise<StoreHeartbeatResult>;
 }
 
 const hasHeartbeat = <E extends object>(engine: E): engine is E & StoreHeartbeat =>

@@ -2,6 +2,8 @@
 // answer was lost when a phase stopped, and reading state back for the invariant checks. It uses
 // Node's fetch (keep-alive by default) and a bounded number of requests in flight.
 
+import { mulberry32 } from '../simulator/prng.js';
+
 export interface ApiAnswer {
   readonly status: number;
   readonly body: unknown;
@@ -81,14 +83,5 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** A small, fast, seeded PRNG (mulberry32), so every run draws the same SKUs. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded PRNG (mulberry32), so every run draws the same SKUs. */
+export const prng = mulberry32;

@@ -38,6 +38,8 @@ export interface LoadTestOptions {
   readonly json: boolean;
   readonly logLevel: string;
   readonly seed: number;
+  /** HTTP_WORKERS of the started server: 0 serves HTTP in the engine's process. */
+  readonly workers: number;
 }
 
 export const usage = `Usage: node --import tsx scripts/loadtest.ts [options]
@@ -57,6 +59,8 @@ for a fixed time, then checks the invariants over HTTP.
   --batch-size N        till events per batch (default 10, 1..1000)
   --subscribers N       SSE subscribers of sse-fanout (default 200, 1..2000)
   --write-rate N        till events per second during sse-fanout (default 200, 1..5000)
+  --workers N           HTTP_WORKERS of the started server: N HTTP processes in front of the
+                        engine's process (default 0: one process serves HTTP and runs the engine)
   --compare             also measure a bare Express 5 app and a plain node:http server (the ceilings)
   --profile             also run reserve-spread against a server under node --cpu-prof, and summarise
   --url URL --key KEY   target a running server with an admin key instead of starting one
@@ -103,6 +107,7 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions | 'help' 
         json: { type: 'boolean', default: false },
         'log-level': { type: 'string' },
         seed: { type: 'string' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -123,6 +128,9 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions | 'help' 
   }
   if ((values.url === undefined) !== (values.key === undefined)) {
     throw new UsageError('--url and --key go together (the key must have the admin role)');
+  }
+  if (values.url !== undefined && values.workers !== undefined) {
+    throw new UsageError('--workers sets HTTP_WORKERS of the server the test starts; drop --url');
   }
   if (values.url !== undefined && values.profile) {
     throw new UsageError('--profile starts its own server under node --cpu-prof; drop --url');
@@ -150,5 +158,6 @@ export function parseOptions(argv: readonly string[]): LoadTestOptions | 'help' 
     json: values.json,
     logLevel,
     seed: Math.round(bounded('seed', values.seed, 1, 0, 2 ** 31)),
+    workers: Math.round(bounded('workers', values.workers, 0, 0, 16)),
   };
 }

@@ -1,4 +1,4 @@
-// `--profile`: where a reservation's CPU time goes. The reserve-spread cycle runs against a second
+// `--profile`: where a request's CPU time goes. The reserve-spread cycle, then single reads, run against a second
 // engine server started under `node --cpu-prof`; the profile it writes on exit is cut to the measured
 // window (V8's sample clock and process.hrtime are both CLOCK_MONOTONIC) and summarised:
 //   - by category: each sample is charged to the innermost frame that belongs to a package or to our
@@ -19,7 +19,7 @@ import { SnapshotLog, repoRoot, startCeilingServer, startEngineServer } from './
 import type { ScenarioContext, Target } from './scenario.js';
 import { measure } from './scenario.js';
 import { CONFIRM_SHARE, seedReservable } from './scenarios/reserve-spread.js';
-import { reserveCycleSteps } from './scenarios/steps.js';
+import { reserveCycleSteps, singleReadStep } from './scenarios/steps.js';
 import { ReservationLedger } from './ledger.js';
 import { prng } from './client.js';
 import { catalogueLocations, putLocations } from './seed.js';
@@ -83,6 +83,16 @@ export interface ProfileSummary {
   readonly topSelf: FunctionCost[];
   readonly ourInclusive: FunctionCost[];
   readonly phase: PhaseResult;
+  /** Single storefront reads (GET /v1/stock/{sku}) on the same server, right after. */
+  readonly read: ReadProfile;
+}
+
+export interface ReadProfile {
+  readonly requests: number;
+  readonly requestsPerSecond: number;
+  readonly busyUsPerRequest: number;
+  readonly categories: CategoryCost[];
+  readonly topSelf: FunctionCost[];
 }
 
 const EXPRESS_PACKAGES = [
@@ -193,8 +203,7 @@ const byPackage = new Map<string, string>([
   ...LOGGING_PACKAGES.map((name) => [name, 'logging (winston access log)'] as const),
   ...METRICS_PACKAGES.map((name) => [name, 'metrics (prom-client)'] as const),
   ['helmet', 'helmet'],
-  ['express-rate-limit', 'rate limit (express-rate-limit)'],
-  ['ip-address', 'rate limit (express-rate-limit)'],
+  ['rate-limiter-flexible', 'rate limit (rate-limiter-flexible)'],
   ['cors', 'express (router, req/res)'],
   ['xstate', 'engine'],
   ['lowdb', 'journal & snapshots (storage/)'],
@@ -211,7 +220,7 @@ const ourFiles: readonly (readonly [RegExp, string])[] = [
   [/\/api\/metrics\.ts/, 'metrics (prom-client)'],
   [/\/api\/auth\.ts/, 'auth (api/auth.ts: sha256 + compare)'],
   [/\/api\/idempotency\.ts/, 'idempotency fingerprint (api/idempotency.ts)'],
-  [/\/api\/context\.ts/, 'request context (AsyncLocalStorage)'],
+  [/\/api\/context\.ts/, 'request context'],
   [/\/api\//, 'our middleware & handlers (api/)'],
   [/\/engine\//, 'engine'],
   [/\/storage\//, 'journal & snapshots (storage/)'],
@@ -352,7 +361,7 @@ export function summariseProfile(
   resolve: FrameResolver = () => undefined,
 ): Omit<
   ProfileSummary,
-  'command' | 'profileFile' | 'phase' | 'requestsPerSecond' | 'snapshotsInWindow' | 'ceiling'
+  'command' | 'profileFile' | 'phase' | 'requestsPerSecond' | 'snapshotsInWindow' | 'ceiling' | 'read'
 > {
   const places = new Map<string, { where: string; code?: string }>();
   const placeOf = (frame: CallFrame) => {
@@ -574,11 +583,13 @@ export async function profileReserve(
     dataDir,
     logFile: path.join(tmpDir, 'profile-server.log'),
     apiKeys: keys.apiKeys,
-    env: serverEnv,
+    // One process, whatever --workers says: the profile charges one process's CPU to each request.
+    env: Object.fromEntries(Object.entries(serverEnv).filter(([name]) => name !== 'HTTP_WORKERS')),
     cpuProfDir: profileDir,
   });
   const readyAt = Date.now();
   let phase: PhaseResult;
+  let readPhase: PhaseResult;
   try {
     const target: Target = { url: server.url, adminKey: keys.adminKey, shopKey: keys.shopKey };
     const admin = new ApiClient(server.url, keys.adminKey);
@@ -605,21 +616,26 @@ export async function profileReserve(
         });
       },
     });
+    const pickRead = prng(options.seed * 15_485_863);
+    readPhase = await measure(context, {
+      label: 'profile: single reads under --cpu-prof',
+      key: 'shop',
+      connections: options.connections,
+      seconds: options.duration,
+      script: () => [singleReadStep(() => skus[Math.floor(pickRead() * skus.length)] as string)],
+    });
   } finally {
     progress('profile: stopping the server (it writes its profile on exit)');
     await server.stop();
   }
   const { file, profile } = await mainProfile(profileDir);
-  const window = {
-    fromUs: Number(BigInt(phase.window.startNs) / 1000n),
-    toUs: Number(BigInt(phase.window.endNs) / 1000n),
-  };
-  const summary = summariseProfile(
-    profile,
-    window,
-    phase.requests,
-    await tsxSourceResolver(profile, readyAt + 1000),
-  );
+  const windowOf = (measured: PhaseResult) => ({
+    fromUs: Number(BigInt(measured.window.startNs) / 1000n),
+    toUs: Number(BigInt(measured.window.endNs) / 1000n),
+  });
+  const resolver = await tsxSourceResolver(profile, readyAt + 1000);
+  const summary = summariseProfile(profile, windowOf(phase), phase.requests, resolver);
+  const readSummary = summariseProfile(profile, windowOf(readPhase), readPhase.requests, resolver);
   const ceiling = await profileExpressCeiling(options, tmpDir, profileDir, progress);
   return {
     command: server.command,
@@ -631,5 +647,12 @@ export async function profileReserve(
     requestsPerSecond: phase.requestsPerSecond,
     phase,
     ...summary,
+    read: {
+      requests: readPhase.requests,
+      requestsPerSecond: readPhase.requestsPerSecond,
+      busyUsPerRequest: readSummary.busyUsPerRequest,
+      categories: readSummary.categories,
+      topSelf: readSummary.topSelf.slice(0, 10),
+    },
   };
 }

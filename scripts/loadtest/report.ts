@@ -54,6 +54,14 @@ function profileLines(profile: ProfileSummary): string[] {
           `    ${pad(cost.category, 48)} ${lpad(formatInt(cost.ms), 8)} ${lpad(`${cost.share}%`, 7)} ${lpad(cost.usPerRequest.toFixed(1), 8)}`,
       ),
     '',
+    `  Single reads (GET /v1/stock/{sku}) on the same server right after: ${formatInt(profile.read.requestsPerSecond)} req/s under the profiler, ${profile.read.busyUsPerRequest} µs of CPU per request:`,
+    ...profile.read.categories
+      .filter((cost) => cost.usPerRequest >= 1)
+      .map(
+        (cost) =>
+          `    ${pad(cost.category, 48)} ${lpad(formatInt(cost.ms), 8)} ${lpad(`${cost.share}%`, 7)} ${lpad(cost.usPerRequest.toFixed(1), 8)}`,
+      ),
+    '',
     '  Top self time (leaf functions):',
     ...profile.topSelf
       .slice(0, 15)

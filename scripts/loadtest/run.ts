@@ -81,6 +81,7 @@ export function serverEnv(options: LoadTestOptions): Record<string, string> {
     MAX_SSE_CLIENTS: String(Math.max(1000, options.subscribers + 100)),
     // The default, stated so snapshotSettler knows when a snapshot is due.
     SNAPSHOT_EVERY_RECORDS: String(SNAPSHOT_EVERY_RECORDS),
+    ...(options.workers > 0 ? { HTTP_WORKERS: String(options.workers) } : {}),
   };
 }
 

@@ -15,7 +15,9 @@ import { PgJournal } from '../../storage/pg-journal.js';
 import { ownershipApplicationName, ownershipLockClasses } from '../../storage/pg-ownership.js';
 import { DATABASE_URL, dropSchema, freshName, namedPool } from '../contract/pg-support.js';
 
-export { DATABASE_URL, dropSchema, freshName, namedPool };
+import { delay, freePort, waitUntil } from '../support/waiting.js';
+
+export { DATABASE_URL, delay, dropSchema, freePort, freshName, namedPool, waitUntil };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SKIP_MESSAGE = 'DATABASE_URL not set: cluster tests skipped';
@@ -33,32 +35,6 @@ export function describeCluster(title: string, body: (url: string) => void): voi
     return;
   }
   describe(title, () => body(url));
-}
-
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until check() returns something other than undefined/false; fails after timeoutMs. */
-export async function waitUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 10_000,
-  intervalMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) {
-      const suffix = lastError === undefined ? '' : ` (last error: ${String(lastError)})`;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${suffix}`);
-    }
-    await delay(intervalMs);
-  }
 }
 
 /** The connection string with another host:port (the proxy's). */
@@ -190,19 +166,6 @@ export async function terminateOwnershipSession(pool: pg.Pool, nodeId: string): 
 
 export const API_KEY = 'cluster-admin-key-0123456789abcdef';
 export const API_KEYS = `${API_KEY}:admin`;
-
-/** A port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export interface NodeOptions {
   readonly url: string;

@@ -21,6 +21,13 @@ describe('load test (scripts/loadtest.ts)', function () {
     expect(() => parseOptions(['--duration', '100000'])).to.throw(UsageError, /--duration/);
     expect(() => parseOptions(['--url', 'http://127.0.0.1:1'])).to.throw(UsageError, /--key/);
     expect(options([]).scenarios).to.have.length(6);
+    expect(() => parseOptions(['--workers', '17'])).to.throw(UsageError, /--workers/);
+    expect(() => parseOptions(['--url', 'http://127.0.0.1:1', '--key', 'k', '--workers', '2'])).to.throw(
+      UsageError,
+      /--workers/,
+    );
+    expect(options(['--workers', '2']).workers).to.equal(2);
+    expect(options([]).workers).to.equal(0);
   });
 
   it('runs a short reserve-spread on its own server and reports checked invariants as JSON', async () => {

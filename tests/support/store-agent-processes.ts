@@ -6,7 +6,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,9 @@ import { FileJournal } from '../../storage/file-journal.js';
 import type { StorageLogger } from '../../storage/logger.js';
 import type { TillEvent } from '../../store-agent/till-events.js';
 import { tillEventOf } from '../../store-agent/till-events.js';
+import { delay, freePort, waitUntil } from './waiting.js';
+
+export { delay, freePort, waitUntil };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -40,46 +42,6 @@ export async function makeTemp(prefix: string): Promise<string> {
 
 export async function removeTemp(dir: string | undefined): Promise<void> {
   if (dir) await rm(dir, { recursive: true, force: true });
-}
-
-/** A port that was free a moment ago (the engine keeps it across restarts). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `check` returns a value other than undefined/false; fails after `timeoutMs`. */
-export async function waitUntil<T>(
-  description: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 15_000,
-  intervalMs = 25,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${description}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
-      );
-    }
-    await delay(intervalMs);
-  }
 }
 
 /** A child process that prints a line matching `ready` on stdout once it serves. */

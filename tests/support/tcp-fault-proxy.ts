@@ -7,6 +7,7 @@
 //   - cutChance: each chunk, in either direction, destroys its connection with this probability
 //                (seeded, so a failing run can be replayed), which cuts requests and answers mid-way.
 import net from 'node:net';
+import { mulberry32 } from '../../scripts/simulator/prng.js';
 
 export interface FaultProxyStats {
   connections: number;
@@ -15,17 +16,8 @@ export interface FaultProxyStats {
   chunks: number;
 }
 
-/** mulberry32: a small seeded PRNG, so fault sequences are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded PRNG (mulberry32), so fault sequences are reproducible. */
+export const seededRandom = mulberry32;
 
 interface Pair {
   readonly client: net.Socket;

@@ -289,13 +289,19 @@ describe('api: security', function () {
       expect(generated.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
     });
 
-    it('sets helmet headers and no CORS headers when no origin is configured', async () => {
+    it('sets security headers (the API set on /v1, helmet on pages) and no CORS headers when no origin is configured', async () => {
       const response = await api.request('GET', '/v1/locations', {
         as: 'reader',
         headers: { origin: 'https://evil.example.com' },
       });
       expect(response.headers.get('x-content-type-options')).to.equal('nosniff');
-      expect(response.headers.get('content-security-policy')).to.include("default-src 'self'");
+      expect(response.headers.get('x-frame-options')).to.equal('DENY');
+      expect(response.headers.get('content-security-policy')).to.equal(
+        "default-src 'none'; frame-ancestors 'none'",
+      );
+      const page = await api.request('GET', '/dashboard', { as: null });
+      expect(page.headers.get('content-security-policy')).to.include("default-src 'self'");
+      expect(page.headers.get('x-content-type-options')).to.equal('nosniff');
       expect(response.headers.get('x-powered-by')).to.equal(null);
       expect(response.headers.get('access-control-allow-origin')).to.equal(null);
     });

@@ -160,6 +160,15 @@ describe('store agent: configuration, till API and till CLI', function () {
       }
       const notJson = await fetch(`${agent.url}/till/events`, { method: 'POST', body: 'sale A 1' });
       expect(notJson.status).to.equal(415);
+      // Over the 1 MiB limit: the till reads a 413 problem, not a reset connection.
+      const oversized = await fetch(`${agent.url}/till/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'sale', sku: 'A', quantity: 1, padding: 'x'.repeat(2 * 1024 * 1024) }),
+      });
+      expect(oversized.status).to.equal(413);
+      expect(oversized.headers.get('content-type')).to.match(/^application\/problem\+json/);
+      expect(((await oversized.json()) as { code: string }).code).to.equal('PAYLOAD_TOO_LARGE');
       expect((await agentHealth(agent.url)).journal.lastSeq).to.equal(0);
       expect(parseTillBody([{ type: 'count', sku: 'A', quantity: 0 }]).events).to.have.length(1);
     });
