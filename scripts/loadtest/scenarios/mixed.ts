@@ -11,6 +11,7 @@ import { ReservationLedger } from '../ledger.js';
 import type { TillStore } from '../ledger.js';
 import type { Scenario } from '../scenario.js';
 import { measure } from '../scenario.js';
+import { runPacedPhase } from '../paced.js';
 import { PacedTillWriter, Propagation, subscribe, subscribeMany } from '../sse.js';
 import type { Subscription } from '../sse.js';
 import type { Step } from '../cannon.js';
@@ -108,14 +109,16 @@ export const mixed: Scenario = async (context) => {
     const to = performance.now();
     const pacedRate = Math.max(1, Math.round(phase.requestsPerSecond * PACED_SHARE));
     const pacedFrom = performance.now();
-    const paced = await measure(context, {
+    progress(`  [mixed paced] ${pacedRate} req/s for ${options.duration}s`);
+    const paced = await runPacedPhase({
       label: `mixed at ${pacedRate} req/s`,
-      key: 'shop',
-      connections: options.connections,
+      url: target.url,
+      headers: { authorization: `Bearer ${target.shopKey}` },
+      rate: pacedRate,
       seconds: options.duration,
-      overallRate: pacedRate,
-      warmup: 0,
+      connections: options.connections,
       script,
+      progress,
     });
     const pacedTo = performance.now();
     const probeWrites = await probe.stop('mixed propagation probe');

@@ -7,12 +7,13 @@ import { checkLevels, readLevels } from '../invariants.js';
 import type { Scenario } from '../scenario.js';
 import { measure } from '../scenario.js';
 import { catalogueLocations, seedStock, skuName } from '../seed.js';
+import { runPacedPhase } from '../paced.js';
 import { batchReadStep, singleReadStep } from './steps.js';
 
 export const BATCH_READ_SIZE = 100;
 /**
  * The paced batch phase: a storefront's category pages at a steady 100 batch reads a second
- * (10,000 SKU views a second) on 8 connections. Its p99 is the service time of a batch read under
+ * (10,000 SKU views a second), open loop (scripts/loadtest/paced.ts), at most 8 connections. Its p99 is the service time of a batch read under
  * load; at 64 saturating connections the p99 is mostly the queue (64 / throughput).
  */
 export const PACED_BATCH_RATE = 100;
@@ -54,13 +55,18 @@ export const storefrontRead: Scenario = async (context) => {
     seconds: options.duration,
     script: (connection) => [batchReadStep(picker(connection + 100_000), BATCH_READ_SIZE)],
   });
-  const paced = await measure(context, {
+  await context.settle?.();
+  const pacedStep = batchReadStep(picker(200_000), BATCH_READ_SIZE);
+  progress(`  [storefront-read paced] ${PACED_BATCH_RATE} batch reads/s for ${options.duration}s`);
+  const paced = await runPacedPhase({
     label: `storefront-read batch of ${BATCH_READ_SIZE} at ${PACED_BATCH_RATE}/s`,
-    key: 'shop',
-    connections: PACED_BATCH_CONNECTIONS,
-    overallRate: PACED_BATCH_RATE,
+    url: context.target.url,
+    headers: { authorization: `Bearer ${context.target.shopKey}` },
+    rate: PACED_BATCH_RATE,
     seconds: options.duration,
-    script: (connection) => [batchReadStep(picker(connection + 200_000), BATCH_READ_SIZE)],
+    connections: PACED_BATCH_CONNECTIONS,
+    script: () => [pacedStep],
+    progress,
   });
   progress('storefront-read: checking invariants');
   const invariants = checkLevels(await readLevels(admin, skus), { seeded });
