@@ -23,4 +23,18 @@ export class ManualClock implements Clock {
   }
 }
 
-export const isoOf = (ms: number): string => new Date(ms).toISOString();
+let lastMs = Number.NaN;
+let lastIso = '';
+
+/**
+ * The ISO-8601 form of an instant. Every command stamps its time, and thousands share a
+ * millisecond under load: the last answer is reused, which saves the Date and the formatting and
+ * lets those commands' events share one string.
+ */
+export const isoOf = (ms: number): string => {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+};

@@ -4,7 +4,7 @@
 // items a live one saw.
 import type { JournalRecord } from '../storage/journal.js';
 import type { StockEvent, StockState } from './domain/stock.js';
-import { availableOf, evolve } from './domain/stock.js';
+import { availableOf, evolve, HoldSet } from './domain/stock.js';
 import { parseStream } from './streams.js';
 import type { FeedItem, StockLevelView } from './types.js';
 
@@ -68,7 +68,7 @@ export function feedItemsOf(record: JournalRecord, options: FeedOptions): FeedIt
       reserved: before?.reserved ?? 0,
       safetyStock: before?.safetyStock ?? 0,
       version: firstVersion - 1,
-      holds: {},
+      holds: HoldSet.EMPTY,
       updatedAt: null,
     };
     return (record.events as readonly StockEvent[]).map((event, index) => {

@@ -9,7 +9,8 @@ import { evolveLocation } from './domain/location.js';
 import type { ReservationEvent, ReservationState } from './domain/reservation.js';
 import { evolveReservation, initialReservationState } from './domain/reservation.js';
 import type { StockEvent, StockState } from './domain/stock.js';
-import { evolve, initialStockState } from './domain/stock.js';
+import { evolve, HoldSet, initialStockState } from './domain/stock.js';
+import { holdSetOf } from './domain/holds.js';
 import {
   idempotencyKey,
   locationStream,
@@ -40,12 +41,24 @@ export interface IdempotencyMeta {
   readonly result: unknown;
 }
 
+/** A stock state as loaded from a snapshot, its holds in the compact in-memory set (see domain/holds.ts). */
+function withHoldSet(state: StockState): StockState {
+  if (typeof state !== 'object' || state === null) return state;
+  if (typeof state.holds !== 'object' || state.holds === null || state.holds instanceof HoldSet) return state;
+  return { ...state, holds: holdSetOf(state.holds) };
+}
+
 export class Projection {
   readonly partitionCount: number;
   private readonly partitions: Map<string, unknown>[];
   private readonly dirty = new Set<number>();
-  /** Secondary index, rebuilt on load: which locations hold a level for each SKU. */
-  private readonly locationsBySku = new Map<string, Set<string>>();
+  /**
+   * Secondary index, rebuilt on load: which locations hold a level for each SKU. Most SKUs are
+   * stocked at one location, so that case is the location id itself, not a Set of one.
+   */
+  private readonly locationsBySku = new Map<string, string | Set<string>>();
+  private stockLevels = 0;
+  private readonly locationIds = new Map<string, string>();
   lastSeq = 0;
 
   constructor(partitionCount = DEFAULT_PARTITIONS) {
@@ -77,16 +90,27 @@ export class Projection {
   private index(id: string): void {
     const ref = parseStream(id);
     if (ref?.kind !== 'stock') return;
-    let locations = this.locationsBySku.get(ref.sku);
-    if (!locations) this.locationsBySku.set(ref.sku, (locations = new Set()));
-    locations.add(ref.locationId);
+    // A catalogue has many SKUs and few locations: every level of a location shares one id string.
+    let locationId = this.locationIds.get(ref.locationId);
+    if (locationId === undefined) this.locationIds.set(ref.locationId, (locationId = ref.locationId));
+    const locations = this.locationsBySku.get(ref.sku);
+    if (locations === undefined) {
+      this.locationsBySku.set(ref.sku, locationId);
+    } else if (typeof locations === 'string') {
+      if (locations === locationId) return;
+      this.locationsBySku.set(ref.sku, new Set([locations, locationId]));
+    } else {
+      if (locations.has(locationId)) return;
+      locations.add(locationId);
+    }
+    this.stockLevels++;
   }
 
   /** Loads one snapshot entry (before replaying the journal tail). */
   load(id: string, value: unknown): void {
     const partition = this.partition(id);
     if (!partition.has(id)) this.index(id);
-    partition.set(id, value);
+    partition.set(id, id.startsWith('stock/') ? withHoldSet(value as StockState) : value);
   }
 
   stock(sku: string, locationId: string): StockState | undefined {
@@ -95,8 +119,9 @@ export class Projection {
   stockByStream(stream: string): StockState | undefined {
     return this.get<StockState>(stream);
   }
-  locationsOf(sku: string): ReadonlySet<string> {
-    return this.locationsBySku.get(sku) ?? new Set();
+  locationsOf(sku: string): Iterable<string> {
+    const locations = this.locationsBySku.get(sku);
+    return locations === undefined ? [] : typeof locations === 'string' ? [locations] : locations;
   }
   reservation(id: string): ReservationState | undefined {
     return this.get<ReservationState>(reservationStream(id));
@@ -118,8 +143,15 @@ export class Projection {
     }
   }
 
-  /** Applies one durable record. Records must arrive in journal order. */
-  apply(record: JournalRecord): void {
+  /**
+   * Applies one durable record. Records must arrive in journal order. `transition`, from the live
+   * path, is the deciding actor's state before and after the record's events: when this projection
+   * still holds exactly (the same object as) `before`, folding the same events with the same pure
+   * `evolve` would give a value equal to `after`, so `after` itself is kept, and the actor and the
+   * projection share one state instead of two. Otherwise (recovery, another node's record, an actor
+   * that started from an older state) the events are folded as always.
+   */
+  apply(record: JournalRecord, transition?: { readonly before: unknown; readonly after: unknown }): void {
     const stream = record.stream;
     // Stock records are nearly all of the journal: one partition lookup, no parsing.
     const slash = stream.indexOf('/', 6);
@@ -133,16 +165,18 @@ export class Projection {
       const partition = this.partitions[index] as Map<string, unknown>;
       const previous = partition.get(stream) as StockState | undefined;
       let state = previous ?? initialStockState;
+      const adopt = transition !== undefined && transition.before === state;
       for (const event of record.events as readonly StockEvent[]) {
-        state = evolve(state, event);
+        if (!adopt) state = evolve(state, event);
         const source = 'source' in event ? event.source : undefined;
         if (source !== undefined) this.advanceStore(source.storeId, source.seq, event.at);
       }
+      if (adopt) state = transition.after as StockState;
       if (previous === undefined) this.index(stream);
       partition.set(stream, state);
       this.dirty.add(index);
     } else {
-      this.applyOther(record);
+      this.applyOther(record, transition);
     }
     const idempotency = record.meta?.['idempotency'] as IdempotencyMeta | undefined;
     if (idempotency) {
@@ -159,15 +193,35 @@ export class Projection {
     if (seq > this.store(storeId).lastSeq) this.set(storeKey(storeId), { lastSeq: seq, lastEventAt: at });
   }
 
-  private applyOther(record: JournalRecord): void {
+  private applyOther(
+    record: JournalRecord,
+    transition?: { readonly before: unknown; readonly after: unknown },
+  ): void {
     const ref = parseStream(record.stream);
     if (!ref) throw new Error(`record ${record.seq}: unknown stream ${record.stream}`);
     switch (ref.kind) {
       case 'reservation': {
-        let state = this.get<ReservationState>(record.stream) ?? initialReservationState(ref.id);
-        for (const event of record.events as readonly ReservationEvent[])
-          state = evolveReservation(state, event);
-        this.set(record.stream, state);
+        // One partition lookup for the read and the write; reservations are not in the SKU index.
+        const index = partitionOf(record.stream, this.partitionCount);
+        const partition = this.partitions[index] as Map<string, unknown>;
+        const previous = partition.get(record.stream) as ReservationState | undefined;
+        let state: ReservationState;
+        const before = transition?.before as ReservationState | undefined;
+        // A new reservation's actor starts from its own initialReservationState(id): the same value.
+        const sameStart =
+          before !== undefined &&
+          (previous === undefined
+            ? before.status === 'none' && before.version === 0 && before.id === ref.id
+            : before === previous);
+        if (transition !== undefined && sameStart) {
+          state = transition.after as ReservationState;
+        } else {
+          state = previous ?? initialReservationState(ref.id);
+          for (const event of record.events as readonly ReservationEvent[])
+            state = evolveReservation(state, event);
+        }
+        partition.set(record.stream, state);
+        this.dirty.add(index);
         return;
       }
       case 'location': {
@@ -203,9 +257,7 @@ export class Projection {
 
   /** Stock levels held (each SKU at each location it has a level). */
   get stockLevelCount(): number {
-    let total = 0;
-    for (const locations of this.locationsBySku.values()) total += locations.size;
-    return total;
+    return this.stockLevels;
   }
 
   get size(): number {

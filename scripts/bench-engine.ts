@@ -1,6 +1,7 @@
 // Engine-only benchmark (no HTTP): durable commands/s with group commit over many SKUs and on one
-// hot SKU, records per fsync, latency percentiles, recovery time with and without a snapshot, and
-// memory per stock level and per active actor.
+// hot SKU, records per fsync, latency percentiles and CPU per command, reservations (held, and the
+// whole cycle reserve then confirm or cancel), recovery time with and without a snapshot, and memory
+// per stock level and per active actor.
 //
 //   node --expose-gc --import tsx scripts/bench-engine.ts [--events 1000000] [--concurrency 256] [--json]
 //
@@ -49,6 +50,7 @@ async function closedLoop(engine: Engine, command: (client: number, n: number) =
   const deadline = performance.now() + seconds * 1000;
   const statsBefore = engine.metrics().journal;
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   let done = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, client) => {
@@ -61,6 +63,7 @@ async function closedLoop(engine: Engine, command: (client: number, n: number) =
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const statsAfter = engine.metrics().journal;
   latencies.sort((a, b) => a - b);
   return {
@@ -73,6 +76,9 @@ async function closedLoop(engine: Engine, command: (client: number, n: number) =
     p50Ms: +percentile(latencies, 50).toFixed(2),
     p99Ms: +percentile(latencies, 99).toFixed(2),
     maxMs: +(latencies.at(-1) ?? 0).toFixed(2),
+    // CPU of this process (engine, load generator, journal syscalls) per command: less sensitive to
+    // what else the machine runs than commands/s.
+    cpuUsPerCommand: +((cpu.user + cpu.system) / Math.max(1, done)).toFixed(1),
   };
 }
 
@@ -97,8 +103,9 @@ if (values['recover-child']) {
   const ms = performance.now() - started;
   global.gc?.();
   const heap = process.memoryUsage().heapUsed - baseline;
-  const recovery = engine.metrics().recovery;
-  const stockLevels = engine.metrics().stockLevels;
+  const metrics = engine.metrics();
+  const recovery = metrics.recovery;
+  const stockLevels = metrics.stockLevels;
   console.log(
     JSON.stringify({
       records: engine.lastSeq,
@@ -106,6 +113,8 @@ if (values['recover-child']) {
       ms: Math.round(ms),
       recordsPerSecond: Math.round((recovery?.replayedRecords ?? 0) / (ms / 1000)),
       stockLevels,
+      // What the journal holds depends on how fast the phases before ran: say how many reservations.
+      activeReservations: metrics.activeReservations,
       heapBytesPerStockLevel: stockLevels > 0 ? Math.round(heap / stockLevels) : undefined,
       rssMiB: Math.round(process.memoryUsage().rss / 1048576),
     }),
@@ -123,9 +132,27 @@ const results: Record<string, unknown> = {
   concurrency,
   seconds,
 };
-const dir = await mkdtemp(join(tmpdir(), 'bench-engine-'));
+/** Runs exactly `count` calls of `command` over `clients` concurrent clients. */
+async function exactly(
+  count: number,
+  clients: number,
+  command: (client: number, n: number) => Promise<unknown>,
+) {
+  let left = count;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      for (let n = 0; left > 0; n++) {
+        left--;
+        await command(client, n);
+      }
+    }),
+  );
+}
+
+const root = await mkdtemp(join(tmpdir(), 'bench-engine-'));
+const dir = join(root, 'recovery');
 try {
-  let engine = await open(dir, true);
+  let engine = await open(join(root, 'throughput'), true);
   await engine.putLocation('L1', { name: 'Bench', type: 'store' });
 
   progress(`spread: ${concurrency} clients, receive on 10,000 SKUs, ${seconds}s`);
@@ -158,17 +185,33 @@ try {
   );
   progress(JSON.stringify(results['spreadReserve']));
 
-  // Fill the journal up to the recovery size with receives over 100,000 SKUs.
+  await engine.stop();
+
+  // The recovery journal is written apart, with a fixed mix, so what recovery reads does not depend on
+  // how fast the phases above ran (the mix of the 2026-11-29 run, scaled to --events): 20% receives
+  // over 10,000 SKUs, 20% on one hot SKU, 5% hot reservations and 10% reservations over 10,000 SKUs
+  // (two records each: half as many reservations), the rest receives over 100,000 SKUs.
   const target = recoveryEvents;
-  progress(`filling the journal to ${target.toLocaleString()} records`);
-  let written = engine.lastSeq;
-  await Promise.all(
-    Array.from({ length: 512 }, async (_, client) => {
-      for (let n = 0; written < target; n++) {
-        written++;
-        await engine.execute(`R${(client * 104_729 + n) % 100_000}`, 'L1', { type: 'receive', quantity: 1 });
-      }
+  const share = (fraction: number) => Math.floor(target * fraction);
+  progress(`writing the recovery journal: ${target.toLocaleString()} records`);
+  engine = await open(dir, true);
+  await engine.putLocation('L1', { name: 'Bench', type: 'store' });
+  await engine.execute('FLASH', 'L1', { type: 'receive', quantity: 900_000_000 });
+  await exactly(share(0.2), concurrency, (client, n) =>
+    engine.execute(`S${(client * 7919 + n) % 10_000}`, 'L1', { type: 'receive', quantity: 1 }),
+  );
+  await exactly(share(0.2), concurrency, () => engine.execute('HOT', 'L1', { type: 'receive', quantity: 1 }));
+  await exactly(share(0.05) / 2, concurrency, () =>
+    engine.reserve({ lines: [{ sku: 'FLASH', quantity: 1, locationId: 'L1' }], ttlSeconds: 86_400 }),
+  );
+  await exactly(share(0.1) / 2, concurrency, (client, n) =>
+    engine.reserve({
+      lines: [{ sku: `S${(client * 7919 + n) % 10_000}`, quantity: 1, locationId: 'L1' }],
+      ttlSeconds: 86_400,
     }),
+  );
+  await exactly(Math.max(0, target - engine.lastSeq), 512, (client, n) =>
+    engine.execute(`R${(client * 104_729 + n) % 100_000}`, 'L1', { type: 'receive', quantity: 1 }),
   );
   let t = performance.now();
   await engine.stop(); // flushes and writes the snapshot of every level the fill touched
@@ -216,7 +259,35 @@ try {
   };
   progress(JSON.stringify(results['recoveryWithSnapshot']));
 } finally {
-  await rm(dir, { recursive: true, force: true });
+  await rm(root, { recursive: true, force: true });
+}
+
+// The whole life of a cart, on a fresh engine of its own (so the recovery journal above is unchanged):
+// reserve (StockReserved, ReservationPlaced), then confirm or cancel (the decision, then the stock step).
+const cycleDir = await mkdtemp(join(tmpdir(), 'bench-engine-cycle-'));
+try {
+  const engine = await open(cycleDir, false);
+  await engine.putLocation('L1', { name: 'Bench', type: 'store' });
+  await Promise.all(
+    Array.from({ length: 250 }, async (_, client) => {
+      for (let sku = client; sku < 10_000; sku += 250)
+        await engine.execute(`S${sku}`, 'L1', { type: 'receive', quantity: 100_000 });
+    }),
+  );
+  progress(
+    `reservation cycle: ${concurrency} clients over 10,000 SKUs, reserve then confirm or cancel (4 durable records), ${seconds}s`,
+  );
+  results['reserveThenConfirmOrCancel'] = await closedLoop(engine, async (client, n) => {
+    const { reservation } = await engine.reserve({
+      lines: [{ sku: `S${(client * 7919 + n) % 10_000}`, quantity: 1, locationId: 'L1' }],
+      ttlSeconds: 86_400,
+    });
+    await (n % 2 === 0 ? engine.confirm(reservation.id) : engine.cancel(reservation.id));
+  });
+  progress(JSON.stringify(results['reserveThenConfirmOrCancel']));
+  await engine.stop();
+} finally {
+  await rm(cycleDir, { recursive: true, force: true });
 }
 
 if (values.json) {

@@ -56,6 +56,8 @@ export interface Journal {
   append(entry: JournalEntry): Promise<JournalRecord>;
   /** Reads durable records with seq >= fromSeq (default 1) in order. */
   read(fromSeq?: number): AsyncIterable<JournalRecord>;
+  /** Optional: the same records as read(), in arrays (cheaper for readers of the whole journal). */
+  readBatches?(fromSeq?: number, batchSize?: number): AsyncIterable<readonly JournalRecord[]>;
   /** Sequence number of the last durable record (0 when empty). */
   readonly lastSeq: number;
   readonly health: JournalHealth;

@@ -21,12 +21,43 @@ export type DecodeResult =
 
 const crcHex = (value: number): string => value.toString(16).padStart(8, '0');
 
+/** The CRC-32 (zlib's, reflected 0xedb88320) table for one byte. */
+const CRC_TABLE = Int32Array.from({ length: 256 }, (_, byte) => {
+  let c = byte;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c;
+});
+
+/** crc32('}', crc): the running CRC extended by the closing brace, without a second native call. */
+const withClosingBrace = (crc: number): number => {
+  const c = ~crc;
+  return ~((CRC_TABLE[(c ^ BRACE) & 0xff] as number) ^ (c >>> 8)) >>> 0;
+};
+
 /**
- * Encodes a record as one journal line, newline included. Throws (TypeError from JSON.stringify) when the
- * events or meta are not JSON-serialisable; the journal checks that before it assigns a sequence number.
+ * The record's JSON text without its closing brace: the bytes the CRC covers (with the brace) and the
+ * line's start. Throws (TypeError from JSON.stringify) when the events or meta are not
+ * JSON-serialisable; the journal checks that before it assigns a sequence number.
+ *
+ * Written field by field rather than through a temporary object: byte for byte what
+ * JSON.stringify({ seq, stream, version, at, events, meta }) gives for a well-formed record (integer
+ * seq and version, string stream and at, an events array); anything else goes through that object.
  */
-export function encodeRecord(record: JournalRecord): string {
+export function encodeRecordBody(record: JournalRecord): string {
   // A fixed key order keeps `seq` first, which recovery relies on to find record starts in damaged bytes.
+  if (
+    Number.isSafeInteger(record.seq) &&
+    Number.isSafeInteger(record.version) &&
+    typeof record.stream === 'string' &&
+    typeof record.at === 'string' &&
+    Array.isArray(record.events)
+  ) {
+    const head = `{"seq":${record.seq},"stream":${JSON.stringify(record.stream)},"version":${record.version},"at":${JSON.stringify(record.at)},"events":${JSON.stringify(record.events)}`;
+    if (record.meta === undefined) return head;
+    const meta = JSON.stringify(record.meta) as string | undefined;
+    // A meta whose toJSON gives undefined is left out, as JSON.stringify of the whole object would.
+    return meta === undefined ? head : `${head},"meta":${meta}`;
+  }
   const body = JSON.stringify(
     record.meta === undefined
       ? {
@@ -45,7 +76,35 @@ export function encodeRecord(record: JournalRecord): string {
           meta: record.meta,
         },
   );
-  return `${body.slice(0, -1)}${CRC_FIELD_PREFIX}${crcHex(crc32(body))}"}\n`;
+  return body.slice(0, -1);
+}
+
+/** Encodes a record as one journal line, newline included (see encodeRecordBody for what throws). */
+export function encodeRecord(record: JournalRecord): string {
+  const body = encodeRecordBody(record);
+  return `${body}${CRC_FIELD_PREFIX}${crcHex(crc32(CLOSING_BRACE, crc32(body)))}"}\n`;
+}
+
+/** Bytes a line takes at most in UTF-8 for a body of `bodyLength` UTF-16 units (see writeRecordLine). */
+export const maxLineBytes = (bodyLength: number): number => bodyLength * 3 + CRC_SUFFIX_BYTES + 1;
+
+const HEX = '0123456789abcdef';
+
+/**
+ * Writes the line of a body from encodeRecordBody into `buf` at `offset` (newline included), computing
+ * the CRC over the bytes just written, and returns the bytes written. Gives exactly encodeRecord's bytes
+ * without building the line as a string. `buf` must have maxLineBytes(body.length) bytes free.
+ */
+export function writeRecordLine(buf: Buffer, offset: number, body: string): number {
+  const bodyBytes = buf.write(body, offset, 'utf8');
+  let at = offset + bodyBytes;
+  const crc = withClosingBrace(crc32(buf.subarray(offset, at)));
+  for (let i = 0; i < CRC_FIELD_PREFIX.length; i++) buf[at++] = CRC_FIELD_PREFIX.charCodeAt(i);
+  for (let shift = 28; shift >= 0; shift -= 4) buf[at++] = HEX.charCodeAt((crc >>> shift) & 0xf);
+  buf[at++] = QUOTE;
+  buf[at++] = BRACE;
+  buf[at++] = 0x0a;
+  return at - offset;
 }
 
 /** Decodes one line (without its newline; a trailing "\n" is tolerated). Never throws. */
@@ -82,7 +141,7 @@ export function decodeRecordAt(buf: Buffer, start: number, end: number): DecodeR
     if (digit < 0) return fail('bad-crc', 'crc field is not 8 lowercase hex digits');
     stored = stored * 16 + digit;
   }
-  const computed = crc32(CLOSING_BRACE, crc32(buf.subarray(start, crcStart)));
+  const computed = withClosingBrace(crc32(buf.subarray(start, crcStart)));
   if (computed !== stored)
     return fail('bad-crc', `crc mismatch: stored ${crcHex(stored)}, computed ${crcHex(computed)}`);
 
@@ -93,6 +152,29 @@ export function decodeRecordAt(buf: Buffer, start: number, end: number): DecodeR
     return fail('bad-json', error instanceof Error ? error.message : String(error));
   }
   return toRecord(parsed);
+}
+
+/** The last `at` and `expiresAt` strings decoded (see shareTimes). */
+let lastAt = '';
+let lastExpiresAt = '';
+
+/**
+ * Consecutive records mostly carry the same times (every command of a millisecond shares its stamp),
+ * and the state a replay builds keeps them (a level's updatedAt, a hold's expiresAt): a time equal to
+ * the previous one is replaced by that same string, so a million levels do not keep a million copies.
+ * Only the identity of equal strings changes, never a value.
+ */
+function shareTimes(event: Record<string, unknown>): void {
+  const at = event['at'];
+  if (typeof at === 'string') {
+    if (at === lastAt) event['at'] = lastAt;
+    else lastAt = at;
+  }
+  const expiresAt = event['expiresAt'];
+  if (typeof expiresAt === 'string') {
+    if (expiresAt === lastExpiresAt) event['expiresAt'] = lastExpiresAt;
+    else lastExpiresAt = expiresAt;
+  }
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -113,6 +195,7 @@ function toRecord(parsed: unknown): DecodeResult {
       return fail('missing-fields', 'events[].type');
   }
   if (meta !== undefined && !isPlainObject(meta)) return fail('missing-fields', 'meta');
+  for (const event of events as Record<string, unknown>[]) shareTimes(event);
   // Built field by field so the crc field (and anything unknown) never leaks into the engine.
   const record: JournalRecord =
     meta === undefined

@@ -103,6 +103,11 @@ export class SparseIndex {
 /**
  * Reads a file in large chunks and hands out complete lines as [lineStart, lineEnd) of `buf` (newline
  * excluded). Bytes after the last newline stay buffered until more arrive.
+ *
+ * With `readAhead`, each fill() also starts reading the next chunk (into a second buffer) before it
+ * returns, so the disk works while the caller decodes the lines it got; the next fill() then only
+ * copies. It reads the same bytes in the same order: only the waiting moves. Call settle() before
+ * closing the file, so no read is left running on a closed descriptor.
  */
 export class LineReader {
   buf: Buffer;
@@ -113,16 +118,24 @@ export class LineReader {
   #end = 0;
   /** File offset of buf[0]. */
   #base: number;
+  readonly #chunkBytes: number;
+  readonly #readAhead: boolean;
+  /** The read started by the previous fill(): `bytes` of the file from `position`, into `into`. */
+  #ahead: { readonly position: number; readonly into: Buffer; readonly done: Promise<number> } | undefined;
+  #spare: Buffer | undefined;
 
   constructor(
     private readonly ops: FileOps,
     private readonly fd: number,
     fileOffset: number,
     chunkBytes = READ_CHUNK_BYTES,
+    readAhead = false,
   ) {
     this.buf = Buffer.allocUnsafe(chunkBytes);
     this.#view = this.buf.subarray(0, 0);
     this.#base = fileOffset;
+    this.#chunkBytes = chunkBytes;
+    this.#readAhead = readAhead;
   }
 
   /** File offset of the current line's first byte. */
@@ -163,12 +176,47 @@ export class LineReader {
       this.buf.copy(grown, 0, 0, this.#end);
       this.buf = grown;
     }
-    const wanted = Math.min(this.buf.length - this.#end, limit - (this.#base + this.#end));
-    if (wanted <= 0) return 0;
-    const bytesRead = await this.ops.read(this.fd, this.buf, this.#end, wanted, this.#base + this.#end);
+    const position = this.#base + this.#end;
+    let bytesRead: number;
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead !== undefined && ahead.position === position) {
+      const got = await ahead.done;
+      bytesRead = Math.min(got, this.buf.length - this.#end, Math.max(0, limit - position));
+      ahead.into.copy(this.buf, this.#end, 0, bytesRead);
+      // Bytes that did not fit (a long partial line kept at the front) are read again next time.
+      this.#spare = ahead.into;
+    } else {
+      if (ahead !== undefined) {
+        await ahead.done.catch(() => undefined);
+        this.#spare = ahead.into;
+      }
+      const wanted = Math.min(this.buf.length - this.#end, limit - position);
+      if (wanted <= 0) return 0;
+      bytesRead = await this.ops.read(this.fd, this.buf, this.#end, wanted, position);
+    }
     this.#end += bytesRead;
     this.#view = this.buf.subarray(0, this.#end);
+    if (this.#readAhead && bytesRead > 0) this.#startReadAhead(this.#base + this.#end, limit);
     return bytesRead;
+  }
+
+  #startReadAhead(position: number, limit: number): void {
+    const wanted = Math.min(this.#chunkBytes, limit - position);
+    if (wanted <= 0) return;
+    const into = this.#spare ?? Buffer.allocUnsafe(this.#chunkBytes);
+    this.#spare = undefined;
+    const done = this.ops.read(this.fd, into, 0, wanted, position);
+    // A failed read-ahead is reported by the fill() that needs it; until then it must not go unhandled.
+    done.catch(() => undefined);
+    this.#ahead = { position, into, done };
+  }
+
+  /** Waits for a read-ahead still running (call before closing the file). */
+  async settle(): Promise<void> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead !== undefined) await ahead.done.catch(() => undefined);
   }
 
   /** The pending partial line's bytes (for salvage and diagnostics). */
@@ -218,9 +266,10 @@ export async function scanSegment(
   onRecord?: (seq: number, offset: number) => void,
 ): Promise<SegmentScan> {
   const fd = await ops.open(path.join(dir, name), 'r');
+  let reader: LineReader | undefined;
   try {
     const fileBytes = (await ops.stat(path.join(dir, name))).size;
-    const reader = new LineReader(ops, fd, 0);
+    reader = new LineReader(ops, fd, 0, READ_CHUNK_BYTES, true);
     let expected = firstSeq;
     let validBytes = 0;
     let damage: { offset: number; reason: string; validAfter: boolean } | undefined;
@@ -273,6 +322,7 @@ export async function scanSegment(
     const problem = damage && { offset: damage.offset, reason: damage.reason, isTail: !damage.validAfter };
     return { records: expected - firstSeq, lastSeq: expected - 1, validBytes, fileBytes, problem };
   } finally {
+    await reader?.settle();
     await ops.close(fd);
   }
 }

@@ -92,12 +92,25 @@ function holdsAtRisk(state: StockState, nextOnHand: number, at: string): StockEv
   return events;
 }
 
-const movement = (command: CommandMeta) => ({
-  at: command.at,
-  ...(command.reference === undefined ? {} : { reference: command.reference }),
-  ...(command.by === undefined ? {} : { by: command.by }),
-  ...(command.source === undefined ? {} : { source: command.source }),
-});
+interface MovementFields {
+  at: string;
+  reference?: string;
+  by?: string;
+  source?: StoreSource;
+}
+
+/**
+ * Adds the movement fields (time, reference, author, till source) to a new event, in that order and
+ * only those that are set: what spreading them in would give, without an object per optional field.
+ */
+function withMovement<E extends object>(event: E, command: CommandMeta): E & MovementFields {
+  const target = event as E & MovementFields;
+  target.at = command.at;
+  if (command.reference !== undefined) target.reference = command.reference;
+  if (command.by !== undefined) target.by = command.by;
+  if (command.source !== undefined) target.source = command.source;
+  return target;
+}
 
 export function decide(command: StockCommand, state: StockState): StockEvent[] {
   if (command.expectedVersion !== undefined && command.expectedVersion !== state.version) {
@@ -124,18 +137,16 @@ export function decide(command: StockCommand, state: StockState): StockEvent[] {
         });
       }
       return [
-        {
-          type: 'StockReceived',
-          quantity: command.quantity,
-          reason: command.reason ?? 'receipt',
-          ...movement(command),
-        },
+        withMovement(
+          { type: 'StockReceived' as const, quantity: command.quantity, reason: command.reason ?? 'receipt' },
+          command,
+        ),
       ];
     case 'sell': {
       checkQuantity('quantity', command.quantity, 1);
       const nextOnHand = state.onHand - command.quantity;
       return [
-        { type: 'StockSold', quantity: command.quantity, ...movement(command) },
+        withMovement({ type: 'StockSold' as const, quantity: command.quantity }, command),
         ...holdsAtRisk(state, nextOnHand, at),
       ];
     }
@@ -167,25 +178,33 @@ export function decide(command: StockCommand, state: StockState): StockEvent[] {
         });
       }
       return [
-        { type: 'StockAdjusted', delta: command.delta, reason: command.reason, ...movement(command) },
+        withMovement(
+          { type: 'StockAdjusted' as const, delta: command.delta, reason: command.reason },
+          command,
+        ),
         ...holdsAtRisk(state, nextOnHand, at),
       ];
     }
     case 'count': {
       checkQuantity('onHand', command.onHand, 0);
       const events: StockEvent[] = [
-        { type: 'StockCounted', onHand: command.onHand, previousOnHand: state.onHand, ...movement(command) },
+        withMovement(
+          { type: 'StockCounted' as const, onHand: command.onHand, previousOnHand: state.onHand },
+          command,
+        ),
       ];
       if (command.safetyStock !== undefined && command.safetyStock !== state.safetyStock) {
         checkQuantity('safetyStock', command.safetyStock, 0);
-        events.push({ type: 'SafetyStockSet', safetyStock: command.safetyStock, ...movement(command) });
+        events.push(
+          withMovement({ type: 'SafetyStockSet' as const, safetyStock: command.safetyStock }, command),
+        );
       }
       return [...events, ...holdsAtRisk(state, command.onHand, at)];
     }
     case 'setSafetyStock':
       checkQuantity('safetyStock', command.safetyStock, 0);
       if (command.safetyStock === state.safetyStock) return [];
-      return [{ type: 'SafetyStockSet', safetyStock: command.safetyStock, ...movement(command) }];
+      return [withMovement({ type: 'SafetyStockSet' as const, safetyStock: command.safetyStock }, command)];
     case 'reserve': {
       checkQuantity('quantity', command.quantity, 1);
       if (holdOf(state.holds, command.reservationId)) {

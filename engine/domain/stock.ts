@@ -1,5 +1,7 @@
 // Stock level of one (SKU, location): its events, its state and `evolve`, the pure fold.
 // No I/O, no clock, no randomness: every time and id arrives inside the event.
+import type { Hold, Holds, LegacyHolds } from './holds.js';
+import { asHoldSet, HoldSet, hashOfId, holdSetOf } from './holds.js';
 
 /** A till event's origin: the store and its gap-free sequence number. */
 export interface StoreSource {
@@ -63,56 +65,28 @@ export type StockEvent =
 
 export type StockEventType = StockEvent['type'];
 
-export interface Hold {
-  readonly quantity: number;
-  readonly expiresAt: string;
-  readonly atRisk: boolean;
-  /** The level's version when the hold was taken: orders holds oldest to newest. */
-  readonly order: number;
-}
+export type { Hold, Holds, LegacyHolds } from './holds.js';
+export { HoldSet } from './holds.js';
 
-/**
- * Active holds by reservation id, split into buckets by a hash of the id. A flash sale puts
- * thousands of holds on one level; with buckets, taking or releasing one copies a single small
- * bucket instead of every hold, keeping each change cheap while the state stays immutable.
- */
-export type Holds = Readonly<Record<number, Readonly<Record<string, Hold>>>>;
+const LEGACY_BUCKETS = 64;
 
-const HOLD_BUCKETS = 64;
-
-function bucketOf(reservationId: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < reservationId.length; i++) {
-    hash ^= reservationId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % HOLD_BUCKETS;
-}
-
-export const holdOf = (holds: Holds, reservationId: string): Hold | undefined =>
-  holds[bucketOf(reservationId)]?.[reservationId];
-
-function withHold(holds: Holds, reservationId: string, hold: Hold): Holds {
-  const bucket = bucketOf(reservationId);
-  return { ...holds, [bucket]: { ...holds[bucket], [reservationId]: hold } };
-}
-
-function withoutHold(holds: Holds, reservationId: string): Holds {
-  const bucket = bucketOf(reservationId);
-  const current = holds[bucket];
-  if (!current || !(reservationId in current)) return holds;
-  const nextBucket = { ...current };
-  delete nextBucket[reservationId];
-  const next: Record<number, Readonly<Record<string, Hold>>> = { ...holds };
-  if (Object.keys(nextBucket).length > 0) next[bucket] = nextBucket;
-  else delete next[bucket];
-  return next;
+/** The hold of `reservationId` on a level, if any. */
+export function holdOf(holds: Holds, reservationId: string): Hold | undefined {
+  const set = asHoldSet(holds);
+  if (set !== undefined) return set.get(reservationId);
+  return (holds as LegacyHolds)[hashOfId(reservationId) % LEGACY_BUCKETS]?.[reservationId];
 }
 
 /** Every active hold as [reservationId, hold], oldest first. */
 export function holdsOf(holds: Holds): [string, Hold][] {
-  const all: [string, Hold][] = [];
-  for (const bucket of Object.values(holds)) all.push(...Object.entries(bucket));
+  let all: [string, Hold][];
+  const set = asHoldSet(holds);
+  if (set !== undefined) {
+    all = set.entries();
+  } else {
+    all = [];
+    for (const bucket of Object.values(holds as LegacyHolds)) all.push(...Object.entries(bucket));
+  }
   return all.sort((a, b) => a[1].order - b[1].order);
 }
 
@@ -132,7 +106,7 @@ export const initialStockState: StockState = Object.freeze({
   reserved: 0,
   safetyStock: 0,
   version: 0,
-  holds: Object.freeze({}),
+  holds: HoldSet.EMPTY,
   updatedAt: null,
 });
 
@@ -158,7 +132,7 @@ export function evolve(state: StockState, event: StockEvent): StockState {
       return {
         ...state,
         reserved: state.reserved + event.quantity,
-        holds: withHold(state.holds, event.reservationId, {
+        holds: holdSetOf(state.holds).with(event.reservationId, {
           quantity: event.quantity,
           expiresAt: event.expiresAt,
           atRisk: false,
@@ -171,7 +145,7 @@ export function evolve(state: StockState, event: StockEvent): StockState {
       return {
         ...state,
         reserved: state.reserved - event.quantity,
-        holds: withoutHold(state.holds, event.reservationId),
+        holds: holdSetOf(state.holds).without(event.reservationId),
         version,
         updatedAt,
       };
@@ -180,14 +154,14 @@ export function evolve(state: StockState, event: StockEvent): StockState {
         ...state,
         onHand: state.onHand - event.quantity,
         reserved: state.reserved - event.quantity,
-        holds: withoutHold(state.holds, event.reservationId),
+        holds: holdSetOf(state.holds).without(event.reservationId),
         version,
         updatedAt,
       };
     case 'ReservationAtRisk': {
       const hold = holdOf(state.holds, event.reservationId);
       const holds = hold
-        ? withHold(state.holds, event.reservationId, { ...hold, atRisk: true })
+        ? holdSetOf(state.holds).with(event.reservationId, { ...hold, atRisk: true })
         : state.holds;
       return { ...state, holds, version, updatedAt };
     }

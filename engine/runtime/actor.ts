@@ -22,8 +22,12 @@ export interface Decision<S, R> {
 }
 
 export interface ActorHost<S> {
-  /** Appends durably and applies the record to the projection, in journal order. */
-  commit(entry: JournalEntry): Promise<JournalRecord>;
+  /**
+   * Appends durably and applies the record to the projection, in journal order. `before` and `after`
+   * are the actor's states around the entry's events: the projection may adopt `after` instead of
+   * folding the events again when it still holds exactly `before` (see Projection.apply).
+   */
+  commit(entry: JournalEntry, before: S, after: S): Promise<JournalRecord>;
   /** The durable state of a stream, from the projection. */
   durable(stream: string): S;
   evolveAll(state: S, events: readonly { readonly type: string }[], stream: string): S;
@@ -32,20 +36,20 @@ export interface ActorHost<S> {
   now(): number;
 }
 
-const settledOf = (promise: Promise<unknown>): Promise<void> =>
-  promise.then(
-    () => undefined,
-    () => undefined,
-  );
+const SETTLED: Promise<unknown> = Promise.resolve();
 
 export class StreamActor<S> {
   private state: S;
   /** Commands decided whose records are not yet durable. */
   private inFlight = 0;
-  /** The last append: answers that append nothing wait for it. */
-  private lastAppend: Promise<unknown> = Promise.resolve();
-  /** Settles once every append made so far has settled, success or failure. */
-  private allSettled: Promise<void> = Promise.resolve();
+  /**
+   * The last append while one is in flight: answers that append nothing wait for it. Once every
+   * append has succeeded it goes back to a shared settled promise, so an idle actor does not keep
+   * its last record alive.
+   */
+  private lastAppend: Promise<unknown> = SETTLED;
+  /** Called when inFlight drops to zero (set while a retired actor waits for its appends to settle). */
+  private onSettled: (() => void) | undefined;
   private retired = false;
   /** Shared by this actor's appends: a shared journal sets it when it refuses one (see JournalEntry). */
   private readonly writer = { refused: false };
@@ -113,33 +117,58 @@ export class StreamActor<S> {
     const meta = decision.meta?.(before, after, answer);
     this.state = after;
     this.inFlight++;
-    const append = this.host.commit({
+    const entry: { -readonly [K in keyof JournalEntry]: JournalEntry[K] } = {
       stream: this.stream,
       version: this.host.versionOf(after),
       events: decision.events,
       writer: this.writer,
-      ...(meta === undefined ? {} : { meta }),
-      ...(decision.claims === undefined || decision.claims.length === 0 ? {} : { claims: decision.claims }),
-    });
+    };
+    if (meta !== undefined) entry.meta = meta;
+    if (decision.claims !== undefined && decision.claims.length > 0) entry.claims = decision.claims;
+    const append = this.host.commit(entry, before, after);
     this.lastAppend = append;
-    this.allSettled = Promise.all([this.allSettled, settledOf(append)]).then(() => undefined);
     return append.then(
       () => {
-        this.inFlight--;
+        this.settleOne();
         return answer;
       },
       (error: unknown) => {
-        this.inFlight--;
+        this.settleOne();
         this.retire();
         throw error;
       },
     );
   }
 
+  private settleOne(): void {
+    if (--this.inFlight > 0) return;
+    // Every append made so far has settled; after a failure the actor is retired right after this.
+    this.lastAppend = SETTLED;
+    if (this.onSettled) {
+      const settled = this.onSettled;
+      this.onSettled = undefined;
+      settled();
+    }
+  }
+
+  /** Settles once every append made so far has settled, success or failure. */
+  private allSettled(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const previous = this.onSettled;
+      this.onSettled = previous
+        ? () => {
+            previous();
+            resolve();
+          }
+        : resolve;
+    });
+  }
+
   private retire(): void {
     if (this.retired) return;
     this.retired = true;
-    this.onRetire(this, this.allSettled);
+    this.onRetire(this, this.allSettled());
   }
 }
 
@@ -152,6 +181,8 @@ export class ActorRegistry<S> {
   /** Streams whose retired actor still has appends in flight: new commands wait for them. */
   private readonly draining = new Map<string, Promise<void>>();
 
+  private readonly onRetire = (actor: StreamActor<S>, settled: Promise<void>) => this.retire(actor, settled);
+
   constructor(private readonly host: ActorHost<S>) {}
 
   /** Runs a turn on the stream's actor, activating it (after any drain) when needed. */
@@ -160,7 +191,7 @@ export class ActorRegistry<S> {
     if (actor) return actor.run(decide, bypassCapacity);
     const drain = this.draining.get(stream);
     if (drain) return drain.then(() => this.run(stream, decide, bypassCapacity));
-    const fresh = new StreamActor<S>(stream, this.host, (retired, settled) => this.retire(retired, settled));
+    const fresh = new StreamActor<S>(stream, this.host, this.onRetire);
     this.actors.set(stream, fresh);
     return fresh.run(decide, bypassCapacity);
   }
