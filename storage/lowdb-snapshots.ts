@@ -72,6 +72,8 @@ export class DurableJsonFile<T> implements Adapter<T> {
     private readonly options: {
       readonly fileOps?: FileOps | undefined;
       readonly expectedCrc?: string | undefined;
+      /** The JSON text of a value; JSON.stringify by default. */
+      readonly serialize?: ((data: T) => Promise<string>) | undefined;
     } = {},
   ) {}
 
@@ -93,7 +95,8 @@ export class DurableJsonFile<T> implements Adapter<T> {
 
   async write(data: T): Promise<void> {
     const ops = this.#ops;
-    const bytes = Buffer.from(JSON.stringify(data), 'utf8');
+    const text = this.options.serialize ? await this.options.serialize(data) : JSON.stringify(data);
+    const bytes = Buffer.from(text, 'utf8');
     const dir = path.dirname(this.filename);
     const temp = path.join(dir, `.${path.basename(this.filename)}.${process.pid}.${++tempCounter}.tmp`);
     const fd = await ops.open(temp, 'w');
@@ -127,10 +130,44 @@ interface Manifest {
   readonly partitions: readonly PartitionRef[];
 }
 
-interface PartitionDoc {
+/**
+ * A partition as it is written: its entries still in the projection's Map. On disk it is the JSON
+ * object `{ seq, partition, entries: { <id>: <value>, ... } }`.
+ */
+interface PartitionSource {
   readonly seq: number;
   readonly partition: number;
-  readonly entries: Record<string, unknown>;
+  readonly entries: ReadonlyMap<string, unknown>;
+}
+
+/** Serialising gives the event loop back after this long, so a snapshot does not stall requests. */
+const SLICE_MS = 2;
+
+/**
+ * The JSON text of a partition file, built entry by entry and yielding to the event loop every
+ * SLICE_MS: a partition of a large state took tens of milliseconds to serialise in one go, and the
+ * 64 of a snapshot stalled the requests behind them (docs/benchmarks.md, "mixed"). The entries are
+ * the projection's immutable values as of the snapshot's seq, so serialising across turns is safe.
+ * The text parses to what JSON.stringify of `{ seq, partition, entries: Object.fromEntries(map) }` gives.
+ */
+export async function partitionJson(doc: PartitionSource): Promise<string> {
+  const parts = [
+    `{"seq":${JSON.stringify(doc.seq)},"partition":${JSON.stringify(doc.partition)},"entries":{`,
+  ];
+  let first = true;
+  let sliceStart = performance.now();
+  for (const [key, value] of doc.entries) {
+    const json = JSON.stringify(value) as string | undefined;
+    if (json === undefined) continue; // as JSON.stringify leaves out undefined and functions
+    parts.push(`${first ? '' : ','}${JSON.stringify(key)}:${json}`);
+    first = false;
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  parts.push('}}');
+  return parts.join('');
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -233,12 +270,11 @@ export class LowdbSnapshotStore implements SnapshotStore {
       }
       // A partition with no previous file (first snapshot, or a new partition count) starts empty.
       const file = `p${index}-${seq}.json`;
-      const adapter = new DurableJsonFile<PartitionDoc>(path.join(this.#dir, file), { fileOps: this.#ops });
-      const doc: PartitionDoc = {
-        seq,
-        partition: index,
-        entries: Object.fromEntries(entries ?? new Map<string, unknown>()),
-      };
+      const adapter = new DurableJsonFile<PartitionSource>(path.join(this.#dir, file), {
+        fileOps: this.#ops,
+        serialize: partitionJson,
+      });
+      const doc: PartitionSource = { seq, partition: index, entries: entries ?? new Map<string, unknown>() };
       await new Low(adapter, doc).write();
       if (!adapter.lastWrite) throw new Error(`partition file ${file} was not written`);
       partitions.push({ index, file, crc: adapter.lastWrite.crc });
