@@ -69,6 +69,33 @@ export interface PhaseResult {
   };
 }
 
+/** A phase's result from its recorder: what every phase reports, autocannon's or the paced one. */
+export function phaseResult(
+  spec: { readonly label: string; readonly connections: number },
+  recorder: Recorder,
+  run: {
+    readonly seconds: number;
+    readonly errors: number;
+    readonly timeouts: number;
+    readonly window: PhaseResult['window'];
+  },
+): PhaseResult {
+  return {
+    label: spec.label,
+    connections: spec.connections,
+    seconds: Math.round(run.seconds * 100) / 100,
+    requests: recorder.count,
+    requestsPerSecond: Math.round(recorder.count / run.seconds),
+    latency: recorder.latency(),
+    statuses: recorder.statusCounts(),
+    errors: run.errors,
+    timeouts: run.timeouts,
+    byKind: recorder.byKind(run.seconds),
+    loadAverage: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
+    window: run.window,
+  };
+}
+
 interface ConnectionState {
   kind: string;
 }
@@ -136,20 +163,14 @@ export function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
           return;
         }
         const seconds = result.duration > 0 ? result.duration : (performance.now() - started) / 1000;
-        resolve({
-          label: spec.label,
-          connections: spec.connections,
-          seconds: Math.round(seconds * 100) / 100,
-          requests: recorder.count,
-          requestsPerSecond: Math.round(recorder.count / seconds),
-          latency: recorder.latency(),
-          statuses: recorder.statusCounts(),
-          errors: result.errors,
-          timeouts: result.timeouts,
-          byKind: recorder.byKind(seconds),
-          loadAverage: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
-          window: { startNs: String(startNs), endNs: String(endNs), startMs, endMs: Date.now() },
-        });
+        resolve(
+          phaseResult(spec, recorder, {
+            seconds,
+            errors: result.errors,
+            timeouts: result.timeouts,
+            window: { startNs: String(startNs), endNs: String(endNs), startMs, endMs: Date.now() },
+          }),
+        );
       },
     );
     instance.on('response', (client, status, _bytes, responseTime) => {

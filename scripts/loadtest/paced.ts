@@ -6,8 +6,8 @@
 // the reservation its reserve created) over its own keep-alive connection (node:http). A request
 // that finds no idle client waits for one, and that wait is not counted: the report says how often.
 import http from 'node:http';
-import os from 'node:os';
 import type { ClientScript, PhaseResult, Step } from './cannon.js';
+import { phaseResult } from './cannon.js';
 import { Recorder } from './stats.js';
 
 export interface PacedSpec {
@@ -158,18 +158,12 @@ export async function runPacedPhase(spec: PacedSpec): Promise<PacedResult> {
   const endNs = process.hrtime.bigint();
   const seconds = (performance.now() - started) / 1000;
   return {
-    label: spec.label,
-    connections: spec.connections,
-    seconds: Math.round(seconds * 100) / 100,
-    requests: recorder.count,
-    requestsPerSecond: Math.round(recorder.count / seconds),
-    latency: recorder.latency(),
-    statuses: recorder.statusCounts(),
-    errors,
-    timeouts,
+    ...phaseResult(spec, recorder, {
+      seconds,
+      errors,
+      timeouts,
+      window: { startNs: String(startNs), endNs: String(endNs), startMs, endMs: Date.now() },
+    }),
     late,
-    byKind: recorder.byKind(seconds),
-    loadAverage: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
-    window: { startNs: String(startNs), endNs: String(endNs), startMs, endMs: Date.now() },
   };
 }

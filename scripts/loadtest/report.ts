@@ -1,6 +1,6 @@
 // The human-readable report (the JSON one is the LoadTestReport object itself).
 import type { PhaseResult } from './cannon.js';
-import type { ProfileSummary } from './profile.js';
+import type { CategoryCost, ProfileSummary } from './profile.js';
 import type { LoadTestReport } from './run.js';
 import { formatInt, formatMs } from './stats.js';
 
@@ -32,6 +32,9 @@ function phaseLines(phase: PhaseResult): string[] {
 
 const header = `  ${pad('phase', 44)} ${lpad('conns', 5)} ${lpad('secs', 6)} ${lpad('req/s', 9)} ${lpad('p50 ms', 7)} ${lpad('p90 ms', 7)} ${lpad('p99 ms', 7)} ${lpad('max ms', 8)}  statuses`;
 
+const costLine = (cost: CategoryCost): string =>
+  `    ${pad(cost.category, 48)} ${lpad(formatInt(cost.ms), 8)} ${lpad(`${cost.share}%`, 7)} ${lpad(cost.usPerRequest.toFixed(1), 8)}`;
+
 function profileLines(profile: ProfileSummary): string[] {
   const lines = [
     `Profile of reserve-spread (${profile.windowed ? 'measured window only' : 'whole process'}): ${formatInt(profile.requests)} requests, ${formatInt(profile.requestsPerSecond)} req/s under the profiler`,
@@ -41,26 +44,13 @@ function profileLines(profile: ProfileSummary): string[] {
     '',
     '  Where the time goes (each sample charged to the innermost package or project file on its stack):',
     `    ${pad('category', 48)} ${lpad('ms', 8)} ${lpad('share', 7)} ${lpad('µs/req', 8)}`,
-    ...profile.categories.map(
-      (cost) =>
-        `    ${pad(cost.category, 48)} ${lpad(formatInt(cost.ms), 8)} ${lpad(`${cost.share}%`, 7)} ${lpad(cost.usPerRequest.toFixed(1), 8)}`,
-    ),
+    ...profile.categories.map(costLine),
     '',
     `  The bare Express 5 app, profiled the same way (POST, same body): ${formatInt(profile.ceiling.requestsPerSecond)} req/s, ${profile.ceiling.busyUsPerRequest} µs of CPU per request:`,
-    ...profile.ceiling.categories
-      .filter((cost) => cost.usPerRequest >= 1)
-      .map(
-        (cost) =>
-          `    ${pad(cost.category, 48)} ${lpad(formatInt(cost.ms), 8)} ${lpad(`${cost.share}%`, 7)} ${lpad(cost.usPerRequest.toFixed(1), 8)}`,
-      ),
+    ...profile.ceiling.categories.filter((cost) => cost.usPerRequest >= 1).map(costLine),
     '',
     `  Single reads (GET /v1/stock/{sku}) on the same server right after: ${formatInt(profile.read.requestsPerSecond)} req/s under the profiler, ${profile.read.busyUsPerRequest} µs of CPU per request:`,
-    ...profile.read.categories
-      .filter((cost) => cost.usPerRequest >= 1)
-      .map(
-        (cost) =>
-          `    ${pad(cost.category, 48)} ${lpad(formatInt(cost.ms), 8)} ${lpad(`${cost.share}%`, 7)} ${lpad(cost.usPerRequest.toFixed(1), 8)}`,
-      ),
+    ...profile.read.categories.filter((cost) => cost.usPerRequest >= 1).map(costLine),
     '',
     '  Top self time (leaf functions):',
     ...profile.topSelf

@@ -6,6 +6,9 @@ import { expect } from 'chai';
 import { parseOptions, UsageError } from '../../scripts/loadtest/options.js';
 import type { LoadTestOptions } from '../../scripts/loadtest/options.js';
 import { runLoadTest } from '../../scripts/loadtest/run.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { runPacedPhase } from '../../scripts/loadtest/paced.js';
 
 const options = (argv: string[]): LoadTestOptions => {
   const parsed = parseOptions(argv);
@@ -91,5 +94,60 @@ describe('load test (scripts/loadtest.ts)', function () {
     expect(ids).to.include.members(['reserve-p99', 'reserve-non-2xx', 'reserve-vs-express-post']);
     for (const target of json.targets) expect([true, false, null]).to.include(target.met);
     expect(progress.some((line) => line.includes('[reserve-spread]'))).to.equal(true);
+  });
+
+  it("the paced sender starts requests at the asked rate, runs each client's script in order, and records every answer", async () => {
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: `r${seen.length}` }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const created: string[] = [];
+    try {
+      const result = await runPacedPhase({
+        label: 'paced',
+        url: `http://127.0.0.1:${port}`,
+        headers: { authorization: 'Bearer test' },
+        rate: 100,
+        seconds: 1,
+        connections: 4,
+        progress: () => undefined,
+        script: () => {
+          let last: string | undefined;
+          return [
+            {
+              build: () => ({ kind: 'create', method: 'POST', path: '/things', body: '{}' }),
+              onResponse: (status, body) => {
+                if (status === 201) last = (JSON.parse(body) as { id: string }).id;
+              },
+            },
+            {
+              // Reads what the same client's previous step created: only sent after that answer.
+              build: () =>
+                last === undefined ? null : { kind: 'read', method: 'GET', path: `/things/${last}` },
+              onResponse: (_status, _body) => {
+                if (last !== undefined) created.push(last);
+                last = undefined;
+              },
+            },
+          ];
+        },
+      });
+      expect(result.requests).to.equal(100);
+      expect(result.statuses).to.deep.equal({ '200': 50, '201': 50 });
+      expect(result.errors).to.equal(0);
+      expect(result.byKind['create']?.requests).to.equal(50);
+      expect(created).to.have.length(50);
+      // Every read names a thing a create answered before it (a thing's id is the create's place in
+      // the order the server saw requests, counted from 1).
+      seen.forEach((line, index) => {
+        if (line.startsWith('GET')) expect(Number(line.split('/r').pop())).to.be.at.most(index);
+      });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
