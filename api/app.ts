@@ -142,6 +142,8 @@ export function createApp({
     const requestId = typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
     const context = attachContext(req, { requestId, startedAt: performance.now() });
     res.setHeader('X-Request-Id', requestId);
+    const api = req.path.startsWith('/v1/');
+    if (api) for (const [name, value] of API_SECURITY_HEADERS) res.setHeader(name, value);
     const counted = !isStreaming(req);
     let timer: NodeJS.Timeout | undefined;
     res.once('close', () => {
@@ -197,12 +199,8 @@ export function createApp({
         );
       }, config.requestTimeoutMs);
     }
-    if (req.path.startsWith('/v1/')) {
-      for (const [name, value] of API_SECURITY_HEADERS) res.setHeader(name, value);
-      next();
-      return;
-    }
-    helmetForPages(req, res, next);
+    if (api) next();
+    else helmetForPages(req, res, next);
   });
   if (config.corsOrigins.length > 0) {
     app.use(

@@ -429,6 +429,7 @@ describe('api: robustness', function () {
         const shed = await api.request('GET', '/v1/locations/S1/stock/TEE');
         expectProblem(api, shed, 503, 'SERVER_OVERLOADED');
         expect(shed.headers.get('retry-after')).to.equal('1');
+        expect(shed.headers.get('x-content-type-options')).to.equal('nosniff');
         hold.release();
         await Promise.all(stuck);
         expect((await api.request('GET', '/v1/locations/S1/stock/TEE')).status).to.equal(200);
