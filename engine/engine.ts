@@ -1719,6 +1719,7 @@ export class Engine {
           takenAt: this.now(),
           partitionCount: this.projection.partitionCount,
           changed,
+          background: !this.stopped,
         });
       } catch (error) {
         this.projection.markDirty(changed.keys());

@@ -8,6 +8,11 @@ export interface SnapshotWrite {
   readonly partitionCount: number;
   /** Full content of each partition that changed since the previous snapshot. Others are carried over. */
   readonly changed: ReadonlyMap<number, ReadonlyMap<string, unknown>>;
+  /**
+   * Written while the engine serves: the store may space its writes out so that the journal's fsyncs
+   * do not queue behind the snapshot's (the file store pauses between partitions). False at stop.
+   */
+  readonly background?: boolean;
 }
 
 export interface LoadedSnapshot {

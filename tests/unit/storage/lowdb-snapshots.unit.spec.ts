@@ -69,6 +69,24 @@ describe('LowdbSnapshotStore', () => {
   });
   afterEach(async () => removeTempDir(dir));
 
+  it('a background snapshot pauses after each partition it writes, a snapshot at stop does not; both load the same', async () => {
+    const state = stockState(100, 3);
+    const pauses: number[] = [];
+    const store = new LowdbSnapshotStore({
+      dir,
+      pause: (ms) => {
+        pauses.push(ms);
+        return Promise.resolve();
+      },
+    });
+    await store.write({ ...snapshotOf(10, state), background: true });
+    expect(pauses).to.have.length(PARTITIONS);
+    for (const ms of pauses) expect(ms).to.be.at.least(0);
+    await store.write(snapshotOf(11, state));
+    expect(pauses).to.have.length(PARTITIONS);
+    expect(await entriesOf((await new LowdbSnapshotStore({ dir }).latest())!)).to.deep.equal(state);
+  });
+
   it('has no snapshot in an empty or missing folder', async () => {
     expect(await new LowdbSnapshotStore({ dir: path.join(dir, 'absent') }).latest()).to.equal(null);
   });
