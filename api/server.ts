@@ -122,8 +122,11 @@ export async function startEngine(
 /** Listens on HOST:PORT (in an HTTP worker, on the socket the cluster shares). */
 export async function listenApp(app: InventoryApp, config: ApiConfig): Promise<Server> {
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, LISTEN_BACKLOG, () => resolve(listening));
-    listening.once('error', reject);
+    // Express 5 calls back on 'error' too (EADDRINUSE, EACCES), with the error.
+    const listening = app.listen(config.port, config.host, LISTEN_BACKLOG, (error?: Error) => {
+      if (error) reject(error);
+      else resolve(listening);
+    });
   });
   // Slow clients must not hold sockets forever; streams are exempt through their own heartbeats.
   server.headersTimeout = 20_000;
@@ -185,7 +188,16 @@ export async function startServer(config: ApiConfig, options: ServerOptions = {}
   } = await startEngine(config, { print, logger, allowFaults: true });
   const port: InventoryEngine = engine;
   const app = createApp({ engine: port, config: effective, logger, faults });
-  const server = await listenApp(app, effective);
+  let server: Server;
+  try {
+    server = await listenApp(app, effective);
+  } catch (error) {
+    // The port is taken (or not ours to bind): stop the engine cleanly before failing.
+    app.stockline.drain();
+    await engine.stop();
+    await storage.close();
+    throw error;
+  }
   const url = urlOf(server.address());
   logger.info('listening', { url, dataDir: path.resolve(effective.dataDir) });
   printBanner(print, url);

@@ -2,6 +2,8 @@
 // live streams, lets an in-flight request finish, stops the engine with a snapshot, and a restart
 // on the same data directory has everything that was acknowledged.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -92,6 +94,30 @@ describe('api: server', function () {
       expect(response.status).to.equal(200);
     } finally {
       await running.shutdown('test');
+    }
+  });
+
+  it('fails to start with EADDRINUSE when the port is taken, and stops its engine', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    const printed: string[] = [];
+    try {
+      const config = loadConfig({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir });
+      let failure: unknown;
+      await startServer(config, { print: (line) => printed.push(line), logger }).catch((error: unknown) => {
+        failure = error;
+      });
+      expect((failure as NodeJS.ErrnoException | undefined)?.code).to.equal('EADDRINUSE');
+      expect(printed.join('\n')).to.not.include('listening on');
+      // The engine stopped and released the data directory: a server starts on it afterwards.
+      const running = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir }), {
+        print: () => undefined,
+        logger,
+      });
+      await running.shutdown('test');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
   });
 });
