@@ -504,6 +504,31 @@ export async function sameLevelEverywhere(
   );
 }
 
+/**
+ * The fixture of a cluster suite: each test gets a fresh schema and the list of node processes it
+ * starts; after it, the nodes' output is printed if it failed, the nodes are killed, `cleanup` runs,
+ * and the schema is dropped.
+ */
+export function clusterFixture(
+  url: string,
+  applicationName: string,
+  cleanup?: () => Promise<void>,
+): { readonly schema: string; readonly started: EngineNode[] } {
+  const fixture = { schema: '', started: [] as EngineNode[] };
+  beforeEach(() => {
+    fixture.schema = freshName('cluster');
+    fixture.started = [];
+  });
+  afterEach(async function () {
+    printLogsOnFailure(this, fixture.started);
+    await killAll(fixture.started);
+    await cleanup?.();
+    const admin = namedPool(url, applicationName, 1);
+    await dropSchema(admin, fixture.schema).finally(() => admin.end());
+  });
+  return fixture;
+}
+
 /** In an afterEach: when the test failed, prints each node's output without the access-log lines. */
 export function printLogsOnFailure(context: Mocha.Context, nodes: readonly EngineNode[]): void {
   if (context.currentTest?.state !== 'failed') return;

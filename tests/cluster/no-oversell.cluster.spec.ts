@@ -9,39 +9,23 @@ import {
   type Outcome,
   callWithRetry,
   describeCluster,
-  dropSchema,
-  freshName,
-  killAll,
-  namedPool,
   newKey,
-  printLogsOnFailure,
   replayJournal,
   sameLevelEverywhere,
   seedStock,
   startNodes,
+  clusterFixture,
 } from './cluster-support.js';
 
 const STOCK = 40;
 const REQUESTS_PER_NODE = 40;
 
 describeCluster('cluster: three engine nodes never oversell', (url) => {
-  let schema: string;
-  let started: EngineNode[];
-
-  beforeEach(() => {
-    schema = freshName('cluster');
-    started = [];
-  });
-  afterEach(async function () {
-    printLogsOnFailure(this, started);
-    await killAll(started);
-    const pool = namedPool(url, 'cluster-cleanup', 1);
-    await dropSchema(pool, schema).finally(() => pool.end());
-  });
+  const cluster = clusterFixture(url, 'cluster-cleanup');
 
   it(`${3 * REQUESTS_PER_NODE} concurrent single-unit reservations of ${STOCK} units through three nodes: exactly ${STOCK} succeed`, async function () {
     this.timeout(120_000);
-    const nodes = await startNodes(url, schema, ['n1', 'n2', 'n3'], started);
+    const nodes = await startNodes(url, cluster.schema, ['n1', 'n2', 'n3'], cluster.started);
     const [n1] = nodes as [EngineNode];
     await seedStock(n1, 'S1', 'HOT', STOCK);
     const seeded = await sameLevelEverywhere(nodes, 'S1', 'HOT');
@@ -81,7 +65,7 @@ describeCluster('cluster: three engine nodes never oversell', (url) => {
     expect(level).to.include({ onHand: STOCK, reserved: STOCK, available: 0 });
 
     // The three nodes serve exactly what a replay of the shared journal from scratch gives.
-    const { projection, records } = await replayJournal(url, schema);
+    const { projection, records } = await replayJournal(url, cluster.schema);
     const replayed = projection.stock('HOT', 'S1');
     expect(replayed).to.not.equal(undefined);
     if (replayed) {

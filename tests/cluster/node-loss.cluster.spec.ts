@@ -13,19 +13,16 @@ import {
   callWithRetry,
   delay,
   describeCluster,
-  dropSchema,
-  freshName,
   holdsInJournal,
-  killAll,
   namedPool,
   newKey,
   partitionLocks,
-  printLogsOnFailure,
   replayJournal,
   sameLevelEverywhere,
   seedStock,
   startNodes,
   waitUntil,
+  clusterFixture,
 } from './cluster-support.js';
 
 const SHORT_TTL_SECONDS = 8;
@@ -40,31 +37,19 @@ interface Sent {
 }
 
 describeCluster('cluster: a node killed under load', (url) => {
-  let schema: string;
-  let started: EngineNode[];
+  const cluster = clusterFixture(url, 'cluster-node-loss');
   const pool = () => namedPool(url, 'cluster-node-loss', 2);
-
-  beforeEach(() => {
-    schema = freshName('cluster');
-    started = [];
-  });
-  afterEach(async function () {
-    printLogsOnFailure(this, started);
-    await killAll(started);
-    const admin = pool();
-    await dropSchema(admin, schema).finally(() => admin.end());
-  });
 
   it('moves its partitions, keeps and expires its holds, loses no acknowledged write, answers retries from another node', async function () {
     this.timeout(180_000);
     const admin = pool();
     try {
-      const nodes = await startNodes(url, schema, ['n1', 'n2', 'n3'], started);
+      const nodes = await startNodes(url, cluster.schema, ['n1', 'n2', 'n3'], cluster.started);
       const [n1, n2, n3] = nodes as [EngineNode, EngineNode, EngineNode];
       await seedStock(n1, 'S1', 'SKU', 100_000);
       await sameLevelEverywhere(nodes, 'S1', 'SKU');
       const spread = await waitUntil('the partitions to spread over three nodes', async () => {
-        const locks = await partitionLocks(admin, schema);
+        const locks = await partitionLocks(admin, cluster.schema);
         const counts = ['n1', 'n2', 'n3'].map((id) => locks.get(id)?.length ?? 0);
         return counts.every((count) => count >= 4 && count <= 6) && counts.reduce((a, b) => a + b) === 16
           ? locks
@@ -107,7 +92,7 @@ describeCluster('cluster: a node killed under load', (url) => {
       const movedMs = await waitUntil(
         'the survivors to hold all 16 partitions',
         async () => {
-          const locks = await partitionLocks(admin, schema);
+          const locks = await partitionLocks(admin, cluster.schema);
           const held = (locks.get('n1')?.length ?? 0) + (locks.get('n2')?.length ?? 0);
           return held === 16 && !locks.has('n3') ? Date.now() - killedAt : undefined;
         },
@@ -143,7 +128,7 @@ describeCluster('cluster: a node killed under load', (url) => {
       }
 
       // The journal holds every acknowledged reservation, each idempotency key exactly once.
-      const { projection, records } = await replayJournal(url, schema);
+      const { projection, records } = await replayJournal(url, cluster.schema);
       const placed = records.filter((record) =>
         record.events.some((event) => event.type === 'ReservationPlaced'),
       );
@@ -181,7 +166,7 @@ describeCluster('cluster: a node killed under load', (url) => {
         (LOAD_TTL_SECONDS + 20) * 1000,
         250,
       ).catch(async (error: unknown) => {
-        const { records: now } = await replayJournal(url, schema);
+        const { records: now } = await replayJournal(url, cluster.schema);
         const leftovers = [...holdsInJournal(now)]
           .filter(([, hold]) => hold.reservation !== 'ReservationPlaced')
           .map(([id, hold]) => {
@@ -194,7 +179,7 @@ describeCluster('cluster: a node killed under load', (url) => {
 
       // Both survivors serve exactly what a replay of the journal from scratch gives.
       const level = await sameLevelEverywhere(survivors, 'S1', 'SKU');
-      const { projection: final } = await replayJournal(url, schema);
+      const { projection: final } = await replayJournal(url, cluster.schema);
       const replayed = final.stock('SKU', 'S1');
       expect(replayed).to.not.equal(undefined);
       if (replayed) {

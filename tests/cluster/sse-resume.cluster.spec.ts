@@ -8,39 +8,26 @@ import {
   callWithRetry,
   delay,
   describeCluster,
-  dropSchema,
   feedIds,
-  freshName,
-  killAll,
-  namedPool,
   newKey,
   openStream,
-  printLogsOnFailure,
   seedStock,
   startNodes,
   waitUntil,
+  clusterFixture,
 } from './cluster-support.js';
 
 const WRITES = 120;
 
 describeCluster('cluster: SSE resume on another node', (url) => {
-  let schema: string;
-  let started: EngineNode[];
-
-  beforeEach(() => {
-    schema = freshName('cluster');
-    started = [];
-  });
-  afterEach(async function () {
-    printLogsOnFailure(this, started);
-    await killAll(started);
-    const admin = namedPool(url, 'cluster-sse', 1);
-    await dropSchema(admin, schema).finally(() => admin.end());
-  });
+  const cluster = clusterFixture(url, 'cluster-sse');
 
   it('resumes on node B after the last item node A sent, with nothing lost or duplicated', async function () {
     this.timeout(120_000);
-    const [a, b] = (await startNodes(url, schema, ['a', 'b'], started)) as [EngineNode, EngineNode];
+    const [a, b] = (await startNodes(url, cluster.schema, ['a', 'b'], cluster.started)) as [
+      EngineNode,
+      EngineNode,
+    ];
     await seedStock(a, 'S1', 'SKU', 10);
     const first = await openStream(a, '/v1/stream?after=0');
     expect(first.status).to.equal(200);

@@ -20,15 +20,11 @@ import {
   call,
   callWithRetry,
   describeCluster,
-  dropSchema,
-  freshName,
   holdsInJournal,
-  killAll,
   levelAt,
   namedPool,
   newKey,
   partitionLocks,
-  printLogsOnFailure,
   quietLogger,
   replayJournal,
   sameLevelEverywhere,
@@ -36,6 +32,7 @@ import {
   startNodes,
   terminateOwnershipSession,
   waitUntil,
+  clusterFixture,
 } from './cluster-support.js';
 
 const SHORT_TTL_SECONDS = 4;
@@ -61,27 +58,18 @@ const withoutWatch = (journal: PgJournal): Journal => ({
 });
 
 describeCluster('cluster: a stale writer is refused by the fence', (url) => {
-  let schema: string;
-  let started: EngineNode[];
-  let engines: Engine[];
-
+  let engines: Engine[] = [];
   beforeEach(() => {
-    schema = freshName('cluster');
-    started = [];
     engines = [];
   });
-  afterEach(async function () {
-    printLogsOnFailure(this, started);
-    await killAll(started);
+  const cluster = clusterFixture(url, 'cluster-stale', async () => {
     for (const engine of engines) await engine.stop().catch(() => undefined);
-    const admin = namedPool(url, 'cluster-stale', 1);
-    await dropSchema(admin, schema).finally(() => admin.end());
   });
 
   it('refuses the holds a stale actor pipelined after its first refused one (no oversell on top of another node)', async () => {
     // A does not LISTEN: it learns of B's writes only when the fence refuses one of its own.
     const node = async (listens: boolean) => {
-      const journal = new PgJournal({ connectionString: url, schema, logger: quietLogger });
+      const journal = new PgJournal({ connectionString: url, schema: cluster.schema, logger: quietLogger });
       const engine = await Engine.start({
         journal: listens ? journal : withoutWatch(journal),
         timers: false,
@@ -99,7 +87,7 @@ describeCluster('cluster: a stale writer is refused by the fence', (url) => {
       const pool = namedPool(url, 'cluster-stale-head', 1);
       try {
         const { rows } = await pool.query<{ last_seq: string }>(
-          `SELECT last_seq FROM ${schema}.journal_head`,
+          `SELECT last_seq FROM ${cluster.schema}.journal_head`,
         );
         return Number(rows[0]?.last_seq);
       } finally {
@@ -132,16 +120,24 @@ describeCluster('cluster: a stale writer is refused by the fence', (url) => {
     this.timeout(180_000);
     const admin = namedPool(url, 'cluster-stale-admin', 2);
     try {
-      const [n1, n2] = (await startNodes(url, schema, ['n1', 'n2'], started)) as [EngineNode, EngineNode];
-      const [n3] = (await startNodes(url, schema, ['n3'], started, {}, 'tests/cluster/stats-node.ts')) as [
+      const [n1, n2] = (await startNodes(url, cluster.schema, ['n1', 'n2'], cluster.started)) as [
+        EngineNode,
         EngineNode,
       ];
+      const [n3] = (await startNodes(
+        url,
+        cluster.schema,
+        ['n3'],
+        cluster.started,
+        {},
+        'tests/cluster/stats-node.ts',
+      )) as [EngineNode];
       const nodes = [n1, n2, n3];
       await seedStock(n1, 'S1', 'SKU', 20);
       await sameLevelEverywhere(nodes, 'S1', 'SKU');
       await waitUntil(
         'n3 to own partitions',
-        async () => ((await partitionLocks(admin, schema)).get('n3')?.length ?? 0) >= 4,
+        async () => ((await partitionLocks(admin, cluster.schema)).get('n3')?.length ?? 0) >= 4,
       );
 
       const reserveOn = async (node: number, ttlSeconds: number) => {
@@ -156,7 +152,7 @@ describeCluster('cluster: a stale writer is refused by the fence', (url) => {
       const short: string[] = [];
       for (let i = 0; i < 6; i++) short.push(await reserveOn(2, SHORT_TTL_SECONDS));
       const long = [await reserveOn(2, 600), await reserveOn(2, 600)];
-      const owned = new Set((await partitionLocks(admin, schema)).get('n3') ?? []);
+      const owned = new Set((await partitionLocks(admin, cluster.schema)).get('n3') ?? []);
       const shortOfN3 = short.filter((id) => owned.has(partitionOf(reservationStream(id), 16)));
 
       const conflictsOfN3 = async () => {
@@ -175,7 +171,7 @@ describeCluster('cluster: a stale writer is refused by the fence', (url) => {
       n3.pause();
       expect(await terminateOwnershipSession(admin, 'n3')).to.equal(true);
       await waitUntil('n1 and n2 to hold all 16 partitions', async () => {
-        const locks = await partitionLocks(admin, schema);
+        const locks = await partitionLocks(admin, cluster.schema);
         return (locks.get('n1')?.length ?? 0) + (locks.get('n2')?.length ?? 0) === 16;
       });
       // Meanwhile the others move the level on and expire n3's short holds.
@@ -211,7 +207,7 @@ describeCluster('cluster: a stale writer is refused by the fence', (url) => {
 
       // No double effect: each short hold expired once and released once; all nodes agree with a replay.
       const level = await sameLevelEverywhere(nodes, 'S1', 'SKU', 15_000);
-      const { projection, records } = await replayJournal(url, schema);
+      const { projection, records } = await replayJournal(url, cluster.schema);
       for (const id of short) {
         const expiries = records.filter(
           (record) =>
@@ -246,7 +242,7 @@ describeCluster('cluster: a stale writer is refused by the fence', (url) => {
       // n3 reconnects and gets partitions back.
       await waitUntil(
         'n3 to own partitions again',
-        async () => ((await partitionLocks(admin, schema)).get('n3')?.length ?? 0) >= 4,
+        async () => ((await partitionLocks(admin, cluster.schema)).get('n3')?.length ?? 0) >= 4,
         10_000,
       );
     } finally {

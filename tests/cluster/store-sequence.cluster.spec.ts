@@ -8,38 +8,22 @@ import {
   type EngineNode,
   call,
   describeCluster,
-  dropSchema,
-  freshName,
-  killAll,
-  namedPool,
   newKey,
-  printLogsOnFailure,
   replayJournal,
   sameLevelEverywhere,
   seedStock,
   startNodes,
+  clusterFixture,
 } from './cluster-support.js';
 
 const SALES = 30;
 
 describeCluster('cluster: store sequence numbers across nodes', (url) => {
-  let schema: string;
-  let started: EngineNode[];
-
-  beforeEach(() => {
-    schema = freshName('cluster');
-    started = [];
-  });
-  afterEach(async function () {
-    printLogsOnFailure(this, started);
-    await killAll(started);
-    const admin = namedPool(url, 'cluster-store-seq', 1);
-    await dropSchema(admin, schema).finally(() => admin.end());
-  });
+  const cluster = clusterFixture(url, 'cluster-store-seq');
 
   it('applies each till event once when the same batches reach all three nodes at once', async function () {
     this.timeout(120_000);
-    const nodes = await startNodes(url, schema, ['n1', 'n2', 'n3'], started);
+    const nodes = await startNodes(url, cluster.schema, ['n1', 'n2', 'n3'], cluster.started);
     await seedStock(nodes[0] as EngineNode, 'S1', 'SKU', 100);
     await sameLevelEverywhere(nodes, 'S1', 'SKU');
     const occurredAt = new Date().toISOString();
@@ -76,7 +60,7 @@ describeCluster('cluster: store sequence numbers across nodes', (url) => {
 
     const level = await sameLevelEverywhere(nodes, 'S1', 'SKU');
     expect(level.onHand).to.equal(100 - SALES);
-    const { projection, records } = await replayJournal(url, schema);
+    const { projection, records } = await replayJournal(url, cluster.schema);
     const sales = records.flatMap((record) => record.events.filter((event) => event.type === 'StockSold'));
     expect(sales).to.have.length(SALES);
     const replayed = projection.stock('SKU', 'S1');
